@@ -1,0 +1,9 @@
+//! OpenStack wire types shared by the simulated site and the top: the error envelopes each
+//! service uses, microversion negotiation, and the timestamp formats of each service.
+
+pub mod error;
+pub mod microversion;
+pub mod time;
+
+pub use error::{ApiError, Service};
+pub use microversion::{Microversion, VersionRange};

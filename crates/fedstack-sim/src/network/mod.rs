@@ -1,0 +1,21 @@
+//! Neutron v2.0 of a simulated site. (Being written: see the module owner.)
+
+use crate::config::SiteSpec;
+use crate::site::{Bootstrap, Site};
+use axum::Router;
+use std::sync::Arc;
+
+/// The state of this service on a site.
+#[derive(Debug, Default)]
+pub struct NetworkData {}
+
+impl NetworkData {
+    pub fn bootstrap(_b: &Bootstrap, _spec: &SiteSpec) -> Self {
+        NetworkData {}
+    }
+}
+
+/// The routes, nested under `/networking`.
+pub fn router() -> Router<Arc<Site>> {
+    Router::new()
+}

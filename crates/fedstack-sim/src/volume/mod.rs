@@ -1,0 +1,21 @@
+//! Cinder v3 of a simulated site. (Being written: see the module owner.)
+
+use crate::config::SiteSpec;
+use crate::site::{Bootstrap, Site};
+use axum::Router;
+use std::sync::Arc;
+
+/// The state of this service on a site.
+#[derive(Debug, Default)]
+pub struct VolumeData {}
+
+impl VolumeData {
+    pub fn bootstrap(_b: &Bootstrap, _spec: &SiteSpec) -> Self {
+        VolumeData {}
+    }
+}
+
+/// The routes, nested under `/volume`.
+pub fn router() -> Router<Arc<Site>> {
+    Router::new()
+}
