@@ -1,0 +1,321 @@
+//! The image record, its lifecycle and its checksums.
+
+use super::{new_id, NewImage};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use md5::Md5;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha512};
+use std::collections::HashMap;
+use std::fmt;
+
+/// Glance image statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageStatus {
+    Queued,
+    Saving,
+    Active,
+    Killed,
+    Deactivated,
+    Uploading,
+    Importing,
+}
+
+impl ImageStatus {
+    /// The status as Glance writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageStatus::Queued => "queued",
+            ImageStatus::Saving => "saving",
+            ImageStatus::Active => "active",
+            ImageStatus::Killed => "killed",
+            ImageStatus::Deactivated => "deactivated",
+            ImageStatus::Uploading => "uploading",
+            ImageStatus::Importing => "importing",
+        }
+    }
+}
+
+impl fmt::Display for ImageStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who may see an image besides its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Visibility {
+    Public,
+    #[default]
+    Private,
+    Shared,
+    Community,
+}
+
+impl Visibility {
+    /// Parses Glance's visibility names.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "public" => Some(Visibility::Public),
+            "private" => Some(Visibility::Private),
+            "shared" => Some(Visibility::Shared),
+            "community" => Some(Visibility::Community),
+            _ => None,
+        }
+    }
+    /// The visibility as Glance writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Private => "private",
+            Visibility::Shared => "shared",
+            Visibility::Community => "community",
+        }
+    }
+}
+
+/// A member's answer to an image shared with its project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberStatus {
+    Pending,
+    Accepted,
+    Rejected,
+}
+
+impl MemberStatus {
+    /// Parses Glance's member status names.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(MemberStatus::Pending),
+            "accepted" => Some(MemberStatus::Accepted),
+            "rejected" => Some(MemberStatus::Rejected),
+            _ => None,
+        }
+    }
+    /// The status as Glance writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberStatus::Pending => "pending",
+            MemberStatus::Accepted => "accepted",
+            MemberStatus::Rejected => "rejected",
+        }
+    }
+}
+
+/// A project an image is shared with.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub status: MemberStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Size and checksums of image data, as Glance computes them while storing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digests {
+    pub size: u64,
+    /// Hex md5 (`checksum`, `Content-MD5`).
+    pub md5: String,
+    /// Hex sha512 (`os_hash_value`).
+    pub sha512: String,
+}
+
+impl Digests {
+    /// The digests of a whole buffer.
+    pub fn of(data: &[u8]) -> Self {
+        let mut h = Hasher::default();
+        h.update(data);
+        h.finish()
+    }
+}
+
+/// Computes [`Digests`] incrementally, chunk by chunk, as data streams in.
+#[derive(Default)]
+pub struct Hasher {
+    size: u64,
+    md5: Md5,
+    sha512: Sha512,
+}
+
+impl Hasher {
+    /// Feeds one chunk.
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.size += chunk.len() as u64;
+        self.md5.update(chunk);
+        self.sha512.update(chunk);
+    }
+    /// The digests of everything fed.
+    pub fn finish(self) -> Digests {
+        Digests {
+            size: self.size,
+            md5: hex::encode(self.md5.finalize()),
+            sha512: hex::encode(self.sha512.finalize()),
+        }
+    }
+}
+
+/// One Glance image.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub id: String,
+    pub name: Option<String>,
+    pub owner: String,
+    /// The stored status; a `saving` image with `ready_at` in the past reads as `active`.
+    pub status: ImageStatus,
+    pub ready_at: Option<DateTime<Utc>>,
+    pub visibility: Visibility,
+    pub protected: bool,
+    pub os_hidden: bool,
+    pub disk_format: Option<String>,
+    pub container_format: Option<String>,
+    pub min_disk: u64,
+    pub min_ram: u64,
+    pub virtual_size: Option<u64>,
+    /// Set once data is stored.
+    pub digests: Option<Digests>,
+    pub data: Option<Bytes>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub tags: Vec<String>,
+    /// Extra properties, in the order they were set (values are JSON strings).
+    pub properties: Map<String, Value>,
+    /// Projects the image is shared with, by project ID.
+    pub members: HashMap<String, Member>,
+}
+
+impl Image {
+    /// A queued private image with no attributes set.
+    pub fn new(id: String, owner: String, now: DateTime<Utc>) -> Self {
+        Image {
+            id,
+            name: None,
+            owner,
+            status: ImageStatus::Queued,
+            ready_at: None,
+            visibility: Visibility::Shared,
+            protected: false,
+            os_hidden: false,
+            disk_format: None,
+            container_format: None,
+            min_disk: 0,
+            min_ram: 0,
+            virtual_size: None,
+            digests: None,
+            data: None,
+            created_at: now,
+            updated_at: now,
+            tags: Vec::new(),
+            properties: Map::new(),
+            members: HashMap::new(),
+        }
+    }
+
+    /// A queued image from another service's request (no data stored yet).
+    pub fn from_new(new: NewImage, now: DateTime<Utc>) -> Self {
+        let mut i = Image::new(new_id(), new.owner, now);
+        i.name = Some(new.name);
+        i.disk_format = new.disk_format;
+        i.container_format = new.container_format;
+        i.visibility = new.visibility;
+        i.min_disk = new.min_disk;
+        i.min_ram = new.min_ram;
+        i.properties = new
+            .properties
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(property_string(v))))
+            .collect();
+        i
+    }
+
+    /// The status as a reader sees it at `now`.
+    pub fn status_at(&self, now: DateTime<Utc>) -> ImageStatus {
+        match (self.status, self.ready_at) {
+            (ImageStatus::Saving, Some(t)) if t <= now => ImageStatus::Active,
+            (s, _) => s,
+        }
+    }
+
+    /// Applies a transition that has come due (saving → active).
+    pub fn settle(&mut self, now: DateTime<Utc>) {
+        if let (ImageStatus::Saving, Some(t)) = (self.status, self.ready_at) {
+            if t <= now {
+                self.status = ImageStatus::Active;
+                self.updated_at = self.updated_at.max(t);
+                self.ready_at = None;
+            }
+        }
+    }
+
+    /// Stores `data` with its digests (already computed): `saving` until `ready_at`, then
+    /// `active`.
+    pub fn store(
+        &mut self,
+        data: Bytes,
+        digests: Digests,
+        now: DateTime<Utc>,
+        ready_at: DateTime<Utc>,
+    ) {
+        self.virtual_size = Some(virtual_size(self.disk_format.as_deref(), &data));
+        self.digests = Some(digests);
+        self.data = Some(data);
+        self.updated_at = now;
+        self.status = ImageStatus::Saving;
+        self.ready_at = Some(ready_at);
+        self.settle(now);
+    }
+
+    /// Stores `data`, computing its digests.
+    pub fn set_data(&mut self, data: Bytes, now: DateTime<Utc>, ready_at: DateTime<Utc>) {
+        let digests = Digests::of(&data);
+        self.store(data, digests, now, ready_at);
+    }
+
+    /// True when `project_id` may see this image (owner, public, community or member).
+    pub fn visible_to(&self, project_id: &str) -> bool {
+        self.owner == project_id
+            || matches!(self.visibility, Visibility::Public | Visibility::Community)
+            || (self.visibility == Visibility::Shared && self.members.contains_key(project_id))
+    }
+}
+
+/// Glance keeps extra properties as strings.
+fn property_string(v: Value) -> String {
+    match v {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// The virtual size Glance's format inspector reports: a qcow2 header's size, else the
+/// data size.
+fn virtual_size(disk_format: Option<&str>, data: &[u8]) -> u64 {
+    let qcow2 = disk_format == Some("qcow2") && data.starts_with(QCOW2_MAGIC);
+    match data.get(24..32) {
+        Some(b) if qcow2 => u64::from_be_bytes(b.try_into().unwrap_or_default()),
+        _ => data.len() as u64,
+    }
+}
+
+const QCOW2_MAGIC: &[u8] = b"QFI\xfb";
+
+/// Size of the bootstrap cirros image's data.
+const CIRROS_SIZE: usize = 16 * 1024;
+/// Virtual size written in its qcow2 header (112 MiB, as the real cirros).
+const CIRROS_VIRTUAL_SIZE: u64 = 117_440_512;
+
+/// Deterministic bytes for the bootstrap cirros image: a qcow2 v3 header followed by a
+/// repeating pattern.
+pub(super) fn cirros_bytes() -> Bytes {
+    let mut b = Vec::with_capacity(CIRROS_SIZE);
+    b.extend_from_slice(QCOW2_MAGIC);
+    b.extend_from_slice(&3u32.to_be_bytes()); // version
+    b.extend_from_slice(&0u64.to_be_bytes()); // backing file offset
+    b.extend_from_slice(&0u32.to_be_bytes()); // backing file size
+    b.extend_from_slice(&16u32.to_be_bytes()); // cluster bits
+    b.extend_from_slice(&CIRROS_VIRTUAL_SIZE.to_be_bytes());
+    let pattern = b"fedstack-sim cirros 0.6.3 ";
+    while b.len() < CIRROS_SIZE {
+        b.push(pattern[b.len() % pattern.len()]);
+    }
+    Bytes::from(b)
+}
