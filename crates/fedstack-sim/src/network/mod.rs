@@ -1,21 +1,129 @@
-//! Neutron v2.0 of a simulated site. (Being written: see the module owner.)
+//! Neutron v2.0 of a simulated site (ML2 with no agents, as the reference cloud): networks,
+//! subnets with real IPAM, ports, security groups, routers, floating IPs and quotas, plus
+//! the functions Nova calls to plug servers (see [`contract`]).
+
+mod api;
+pub mod contract;
+mod ipam;
+pub mod model;
+mod ops;
+#[cfg(test)]
+mod tests;
+
+pub use api::router;
+pub use contract::{NicRequest, ServerNic};
 
 use crate::config::SiteSpec;
-use crate::site::{Bootstrap, Site};
-use axum::Router;
-use std::sync::Arc;
+use crate::site::Bootstrap;
+use model::{
+    default_quota, FloatingIp, Network, Port, QuotaSet, Resource, Router, SecurityGroup, SgRule,
+    Subnet,
+};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// The state of this service on a site.
+/// The network state of a site.
 #[derive(Debug, Default)]
-pub struct NetworkData {}
-
-impl NetworkData {
-    pub fn bootstrap(_b: &Bootstrap, _spec: &SiteSpec) -> Self {
-        NetworkData {}
-    }
+pub struct NetworkData {
+    admin_project_id: String,
+    networks: BTreeMap<String, Network>,
+    subnets: BTreeMap<String, Subnet>,
+    ports: BTreeMap<String, Port>,
+    /// Port IDs by `device_id`, in attachment order.
+    ports_by_device: HashMap<String, Vec<String>>,
+    macs: HashSet<u64>,
+    security_groups: BTreeMap<String, SecurityGroup>,
+    /// The `default` security group of each project.
+    default_groups: HashMap<String, String>,
+    rules: BTreeMap<String, SgRule>,
+    routers: BTreeMap<String, Router>,
+    floating_ips: BTreeMap<String, FloatingIp>,
+    /// Floating IP IDs by associated port.
+    fips_by_port: HashMap<String, Vec<String>>,
+    /// Limits set by an admin, by project.
+    quotas: BTreeMap<String, QuotaSet>,
+    /// Resources counted against quotas, by project.
+    usage: HashMap<String, [u64; 9]>,
+    auto_network: Option<String>,
+    next_segment: u32,
+    next_attr_id: u64,
 }
 
-/// The routes, nested under `/networking`.
-pub fn router() -> Router<Arc<Site>> {
-    Router::new()
+/// A Neutron-style ID: a UUID with hyphens.
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl NetworkData {
+    /// A site's networks: the shared `private` network (10.1.0.0/16, used for
+    /// `networks: "auto"`) and the external `public` network (172.24.4.0/24), both owned by
+    /// the admin project.
+    pub fn bootstrap(b: &Bootstrap, _spec: &SiteSpec) -> Self {
+        let mut d = NetworkData {
+            admin_project_id: b.admin_project_id.clone(),
+            next_segment: 100,
+            next_attr_id: 1,
+            ..NetworkData::default()
+        };
+        let admin = b.admin_project_id.clone();
+        let private = d.add_network(&admin, "private", true, false);
+        d.add_bootstrap_subnet(&private, "private-subnet", "10.1.0.0/16", true);
+        d.auto_network = Some(private);
+        let public = d.add_network(&admin, "public", false, true);
+        d.add_bootstrap_subnet(&public, "public-subnet", "172.24.4.0/24", false);
+        d
+    }
+
+    fn add_network(&mut self, project: &str, name: &str, shared: bool, external: bool) -> String {
+        let net = ops::NewNetwork {
+            project_id: project.to_string(),
+            name: name.to_string(),
+            shared,
+            external,
+            ..ops::NewNetwork::default()
+        };
+        self.insert_network(net)
+    }
+
+    fn add_bootstrap_subnet(&mut self, network_id: &str, name: &str, cidr: &str, dhcp: bool) {
+        let Ok(cidr) = cidr.parse() else { return };
+        let project = self.admin_project_id.clone();
+        let spec = ops::NewSubnet {
+            project_id: project,
+            network_id: network_id.to_string(),
+            name: name.to_string(),
+            enable_dhcp: dhcp,
+            ..ops::NewSubnet::new(cidr)
+        };
+        // Bootstrap values are valid by construction.
+        let _ = self.insert_subnet(spec);
+    }
+
+    /// How many of `res` a project holds.
+    fn used(&self, project: &str, res: Resource) -> u64 {
+        self.usage.get(project).map_or(0, |u| u[res.index()])
+    }
+
+    /// The limits of a project.
+    fn quota(&self, project: &str) -> QuotaSet {
+        self.quotas
+            .get(project)
+            .copied()
+            .unwrap_or_else(default_quota)
+    }
+
+    /// Counts one more (or one less) `res` for `project`.
+    fn count(&mut self, project: &str, res: Resource, up: bool) {
+        if project.is_empty() {
+            return;
+        }
+        let u = self.usage.entry(project.to_string()).or_default();
+        let n = &mut u[res.index()];
+        *n = if up { *n + 1 } else { n.saturating_sub(1) };
+    }
+
+    /// True when `project` may create `n` more of `res`.
+    fn has_room(&self, project: &str, res: Resource, n: u64) -> bool {
+        let limit = self.quota(project)[res.index()];
+        limit < 0 || self.used(project, res) + n <= limit as u64
+    }
 }
