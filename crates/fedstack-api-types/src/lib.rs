@@ -2,6 +2,7 @@
 //! service uses, microversion negotiation, and the timestamp formats of each service.
 
 pub mod error;
+pub mod http;
 pub mod microversion;
 pub mod time;
 

@@ -3,7 +3,7 @@
 use crate::clouds::CloudsYaml;
 use crate::config::SimConfig;
 use crate::control;
-use crate::ctx::site_middleware;
+use crate::ctx::service_middleware;
 use crate::faults::{fault_middleware, DownMode};
 use crate::listener::SiteListener;
 use crate::site::{self, Site};
@@ -40,7 +40,7 @@ pub fn site_router(site: Arc<Site>) -> Router {
             site.clone(),
             fault_middleware,
         ))
-        .layer(axum::middleware::from_fn(site_middleware))
+        .layer(axum::middleware::from_fn(service_middleware))
         .layer(TraceLayer::new_for_http())
         .with_state(site);
     // `/compute/` and `/compute` are the same version document, as on a real cloud.

@@ -82,29 +82,4 @@ impl Site {
     }
 }
 
-/// The path prefix each service is served under on a site's port (as devstack does).
-pub fn service_prefix(service: Service) -> &'static str {
-    match service {
-        Service::Identity => "/identity",
-        Service::Compute => "/compute",
-        Service::Image => "/image",
-        Service::Volume => "/volume",
-        Service::Network => "/networking",
-    }
-}
-
-/// The service a request path belongs to, by its prefix.
-pub fn service_of_path(path: &str) -> Option<Service> {
-    [
-        Service::Identity,
-        Service::Compute,
-        Service::Image,
-        Service::Volume,
-        Service::Network,
-    ]
-    .into_iter()
-    .find(|s| {
-        let p = service_prefix(*s);
-        path == p || path.starts_with(&format!("{p}/"))
-    })
-}
+pub use fedstack_api_types::http::{service_of_path, service_prefix};
