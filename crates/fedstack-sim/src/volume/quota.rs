@@ -1,0 +1,184 @@
+//! Cinder quotas: defaults, per-project overrides, usage kept incrementally, and the checks
+//! with Cinder's 413 messages.
+
+use std::collections::{BTreeMap, HashMap};
+
+/// Cinder's default quotas (`[DEFAULT] quota_*`), before the per-type keys.
+pub const DEFAULTS: [(&str, i64); 7] = [
+    ("volumes", 10),
+    ("per_volume_gigabytes", -1),
+    ("snapshots", 10),
+    ("gigabytes", 1000),
+    ("backups", 10),
+    ("backup_gigabytes", 1000),
+    ("groups", 10),
+];
+
+/// The resources counted per volume type (`volumes_<type>`, ...).
+pub const PER_TYPE: [&str; 3] = ["volumes", "gigabytes", "snapshots"];
+
+/// What one project (or one of its volume types) uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub volumes: i64,
+    pub gigabytes: i64,
+    pub snapshots: i64,
+}
+
+impl Counts {
+    /// The count of a resource named `volumes`, `gigabytes` or `snapshots`.
+    pub fn of(&self, resource: &str) -> i64 {
+        match resource {
+            "volumes" => self.volumes,
+            "gigabytes" => self.gigabytes,
+            "snapshots" => self.snapshots,
+            _ => 0,
+        }
+    }
+
+    fn add(&mut self, d: Counts) {
+        self.volumes += d.volumes;
+        self.gigabytes += d.gigabytes;
+        self.snapshots += d.snapshots;
+    }
+}
+
+/// A project's usage: totals and per volume type ID.
+#[derive(Debug, Clone, Default)]
+pub struct Usage {
+    pub total: Counts,
+    pub per_type: HashMap<String, Counts>,
+}
+
+/// A quota request refused: Cinder's exception class and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverQuota {
+    pub exception: &'static str,
+    pub message: String,
+}
+
+impl OverQuota {
+    /// The message as the API shows it: `Class: message`.
+    pub fn api_message(&self) -> String {
+        format!("{}: {}", self.exception, self.message)
+    }
+}
+
+/// Quota overrides and usage of every project.
+#[derive(Debug, Default)]
+pub struct Quotas {
+    overrides: HashMap<String, BTreeMap<String, i64>>,
+    usage: HashMap<String, Usage>,
+}
+
+/// The default limit of a quota key (per-type keys are unlimited).
+pub fn default_limit(key: &str) -> i64 {
+    DEFAULTS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(-1, |(_, v)| *v)
+}
+
+impl Quotas {
+    /// The limit of `key` for a project.
+    pub fn limit(&self, project: &str, key: &str) -> i64 {
+        self.overrides
+            .get(project)
+            .and_then(|o| o.get(key))
+            .copied()
+            .unwrap_or_else(|| default_limit(key))
+    }
+
+    /// Sets a project's limit for `key`.
+    pub fn set_limit(&mut self, project: &str, key: &str, value: i64) {
+        self.overrides
+            .entry(project.to_string())
+            .or_default()
+            .insert(key.to_string(), value);
+    }
+
+    /// Drops a project's overrides (back to defaults).
+    pub fn reset(&mut self, project: &str) {
+        self.overrides.remove(project);
+    }
+
+    /// A project's usage.
+    pub fn usage(&self, project: &str) -> Usage {
+        self.usage.get(project).cloned().unwrap_or_default()
+    }
+
+    /// Adds `delta` to a project's usage (negative to release), in total and for a type.
+    pub fn add(&mut self, project: &str, type_id: &str, delta: Counts) {
+        let u = self.usage.entry(project.to_string()).or_default();
+        u.total.add(delta);
+        u.per_type
+            .entry(type_id.to_string())
+            .or_default()
+            .add(delta);
+    }
+
+    /// Checks that `delta` fits a project's quotas, in Cinder's order: the per-volume size
+    /// limit, then counts before gigabytes, totals before the type's keys.
+    pub fn check(
+        &self,
+        project: &str,
+        type_id: &str,
+        type_name: &str,
+        delta: Counts,
+        new_volume_size: Option<i64>,
+    ) -> Result<(), OverQuota> {
+        if let Some(size) = new_volume_size {
+            let limit = self.limit(project, "per_volume_gigabytes");
+            if limit >= 0 && size > limit {
+                return Err(OverQuota {
+                    exception: "VolumeSizeExceedsLimit",
+                    message: format!(
+                        "Requested volume size {size}G is larger than maximum allowed limit {limit}G."
+                    ),
+                });
+            }
+        }
+        let usage = self.usage(project);
+        let typed = usage.per_type.get(type_id).copied().unwrap_or_default();
+        let counted = ["volumes", "snapshots", "gigabytes"];
+        let keys = counted
+            .iter()
+            .map(|r| (r.to_string(), usage.total.of(r), delta.of(r)))
+            .chain(
+                counted
+                    .iter()
+                    .map(|r| (format!("{r}_{type_name}"), typed.of(r), delta.of(r))),
+            );
+        for (key, used, want) in keys {
+            let limit = self.limit(project, &key);
+            if want > 0 && limit >= 0 && used + want > limit {
+                return Err(over(&key, limit, used, want));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The exception Cinder raises when `key` would go over `limit`.
+fn over(key: &str, limit: i64, used: i64, want: i64) -> OverQuota {
+    if key.starts_with("gigabytes") {
+        OverQuota {
+            exception: "VolumeSizeExceedsAvailableQuota",
+            message: format!(
+                "Requested volume or snapshot exceeds allowed {key} quota. Requested {want}G, quota is {limit}G and {used}G has been consumed."
+            ),
+        }
+    } else if key.starts_with("snapshots") {
+        OverQuota {
+            exception: "SnapshotLimitExceeded",
+            message: format!("Maximum number of snapshots allowed ({limit}) exceeded"),
+        }
+    } else {
+        OverQuota {
+            exception: "VolumeLimitExceeded",
+            message: format!(
+                "Maximum number of volumes allowed ({limit}) exceeded for quota '{key}'."
+            ),
+        }
+    }
+}
