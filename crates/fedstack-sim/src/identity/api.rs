@@ -9,9 +9,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use base64::Engine;
 use chrono::Utc;
-use fedstack_api_types::{time, ApiError, Service};
+use fedstack_api_types::keystone as ks;
+use fedstack_api_types::{ApiError, Service};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -72,157 +72,68 @@ fn err(status: StatusCode, msg: impl Into<String>) -> ApiError {
     ApiError::new(Service::Identity, status, msg)
 }
 
-fn forbidden(action: &str) -> ApiError {
-    err(
-        StatusCode::FORBIDDEN,
-        format!("You are not authorized to perform the requested action: identity:{action}."),
-    )
-}
-
 fn require_admin(ctx: &Ctx, action: &str) -> Result<(), ApiError> {
     if ctx.is_admin() {
         Ok(())
     } else {
-        Err(forbidden(action))
+        Err(ks::forbidden(action))
     }
 }
 
 fn unauthorized(site: &Site) -> ApiError {
-    ApiError::unauthorized(Service::Identity).with_auth_uri(site.auth_url())
-}
-
-fn version_doc(site: &Site) -> Value {
-    json!({
-        "id": "v3.14",
-        "status": "stable",
-        "updated": "2020-04-07T00:00:00Z",
-        "links": [{"rel": "self", "href": format!("{}/", site.auth_url())}],
-        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}],
-    })
+    ks::unauthorized(&site.auth_url())
 }
 
 async fn versions(State(site): State<Arc<Site>>) -> Response {
-    let mut r = (
-        StatusCode::MULTIPLE_CHOICES,
-        Json(json!({"versions": {"values": [version_doc(&site)]}})),
-    )
-        .into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("{}/", site.auth_url())) {
-        r.headers_mut().insert("location", v);
-    }
-    r
+    ks::versions_response(&site.auth_url())
 }
 
 async fn version(State(site): State<Arc<Site>>) -> Json<Value> {
-    Json(json!({"version": version_doc(&site)}))
-}
-
-fn list_links(site: &Site, path: &str, query: Option<&str>) -> Value {
-    let q = query
-        .filter(|q| !q.is_empty())
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
-    json!({"next": null, "self": format!("{}{path}{q}", site.auth_url()), "previous": null})
+    Json(json!({"version": ks::version_doc(&site.auth_url())}))
 }
 
 fn project_json(site: &Site, p: &Project) -> Value {
-    json!({
-        "id": p.id, "name": p.name, "domain_id": "default", "description": p.description,
-        "enabled": p.enabled, "parent_id": "default", "is_domain": false, "tags": p.tags,
-        "options": {}, "links": {"self": format!("{}/projects/{}", site.auth_url(), p.id)},
-    })
+    ks::project(
+        &site.auth_url(),
+        &p.id,
+        &p.name,
+        &p.description,
+        p.enabled,
+        &p.tags,
+    )
 }
 
 fn user_json(site: &Site, u: &User) -> Value {
-    let mut v = json!({
-        "id": u.id, "name": u.name, "domain_id": "default", "enabled": u.enabled,
-        "password_expires_at": null, "options": {},
-        "links": {"self": format!("{}/users/{}", site.auth_url(), u.id)},
-    });
-    if let Some(d) = &u.description {
-        v["description"] = json!(d);
-    }
-    if let Some(e) = &u.email {
-        v["email"] = json!(e);
-    }
-    if let Some(p) = &u.default_project_id {
-        v["default_project_id"] = json!(p);
-    }
-    v
-}
-
-fn role_json(site: &Site, id: &str, name: &str) -> Value {
-    json!({
-        "id": id, "name": name, "domain_id": null, "description": null,
-        "options": {"immutable": true},
-        "links": {"self": format!("{}/roles/{id}", site.auth_url())},
-    })
-}
-
-const DOMAIN: (&str, &str) = ("default", "Default");
-
-fn domain_json(site: &Site) -> Value {
-    json!({
-        "id": DOMAIN.0, "name": DOMAIN.1, "description": "The default domain", "enabled": true,
-        "tags": [], "options": {}, "links": {"self": format!("{}/domains/default", site.auth_url())},
-    })
-}
-
-/// True when a `{"id": ..}` or `{"name": ..}` domain reference names the default domain.
-fn is_default_domain(d: Option<&Value>) -> bool {
-    match d {
-        None => true,
-        Some(d) => {
-            d.get("id").and_then(Value::as_str) == Some(DOMAIN.0)
-                || d.get("name").and_then(Value::as_str) == Some(DOMAIN.1)
-        }
-    }
+    let extras = ks::UserExtras {
+        description: u.description.as_deref(),
+        email: u.email.as_deref(),
+        default_project_id: u.default_project_id.as_deref(),
+    };
+    ks::user(&site.auth_url(), &u.id, &u.name, u.enabled, extras)
 }
 
 fn token_json(site: &Site, t: &TokenInfo, with_catalog: bool) -> Value {
-    let mut tok = json!({
-        "methods": t.methods,
-        "user": {"domain": {"id": DOMAIN.0, "name": DOMAIN.1}, "id": t.user_id, "name": t.user_name, "password_expires_at": null},
-        "audit_ids": t.audit_ids,
-        "expires_at": time::keystone(t.expires_at),
-        "issued_at": time::keystone(t.issued_at),
-    });
-    if let Some(p) = &t.project {
-        tok["project"] =
-            json!({"domain": {"id": DOMAIN.0, "name": DOMAIN.1}, "id": p.id, "name": p.name});
-        tok["is_domain"] = json!(false);
-        tok["roles"] = Value::Array(
-            t.roles
-                .iter()
-                .map(|(id, n)| json!({"id": id, "name": n}))
-                .collect(),
-        );
-        if with_catalog {
-            tok["catalog"] = catalog(site);
-        }
-    }
-    json!({"token": tok})
+    ks::token(&ks::TokenView {
+        methods: &t.methods,
+        user_id: &t.user_id,
+        user_name: &t.user_name,
+        audit_ids: &t.audit_ids,
+        issued_at: t.issued_at,
+        expires_at: t.expires_at,
+        project: t.project.as_ref().map(|p| (p.id.as_str(), p.name.as_str())),
+        roles: t.roles.clone(),
+        catalog: with_catalog.then(|| catalog(site)),
+        application_credential: None,
+    })
 }
 
-fn audit_id() -> String {
-    let raw: [u8; 16] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-}
-
-/// Finds the user a password method names, checking the password.
-fn password_user<'a>(d: &'a IdentityData, pw: &Value) -> Option<&'a User> {
-    let u = pw.get("user")?;
-    let user = match u.get("id").and_then(Value::as_str) {
-        Some(id) => d.users.get(id)?,
-        None => {
-            if !is_default_domain(u.get("domain")) {
-                return None;
-            }
-            d.user_by_name(u.get("name")?.as_str()?)?
-        }
+/// The user a password method names, if the password is right.
+fn password_user<'a>(d: &'a IdentityData, user: &ks::UserRef, password: &str) -> Option<&'a User> {
+    let u = match user {
+        ks::UserRef::Id(id) => d.users.get(id)?,
+        ks::UserRef::Name(n) => d.user_by_name(n)?,
     };
-    (user.enabled && u.get("password").and_then(Value::as_str) == Some(user.password.as_str()))
-        .then_some(user)
+    (u.enabled && u.password == password).then_some(u)
 }
 
 async fn issue_token(
@@ -230,72 +141,45 @@ async fn issue_token(
     RawQuery(q): RawQuery,
     OsJson(body): OsJson,
 ) -> Res {
-    let identity = body
-        .pointer("/auth/identity")
-        .ok_or_else(|| err(StatusCode::BAD_REQUEST, "'identity' is a required property"))?;
-    let methods: Vec<String> = identity
-        .get("methods")
-        .and_then(Value::as_array)
-        .map(|m| {
-            m.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .ok_or_else(|| err(StatusCode::BAD_REQUEST, "'methods' is a required property"))?;
-    let scope = body.pointer("/auth/scope");
+    let auth = ks::AuthRequest::parse(&body, &site.auth_url())?;
     let now = Utc::now();
     let mut d = site.data.lock();
     d.identity.purge_expired();
     // Who: a password, or an earlier token (rescoping keeps its methods, audit chain, expiry).
-    let (user_id, mut all_methods, mut audit_ids, expires_at) =
-        if methods.iter().any(|m| m == "password") {
-            let pw = identity
-                .get("password")
-                .ok_or_else(|| unauthorized(&site))?;
-            let user = password_user(&d.identity, pw).ok_or_else(|| unauthorized(&site))?;
-            (
-                user.id.clone(),
-                vec!["password".to_string()],
-                vec![audit_id()],
-                now + TOKEN_LIFETIME,
-            )
-        } else if methods.iter().any(|m| m == "token") {
-            let id = identity
-                .pointer("/token/id")
-                .and_then(Value::as_str)
-                .ok_or_else(|| unauthorized(&site))?;
-            let t = d.identity.validate(id).ok_or_else(|| unauthorized(&site))?;
-            let mut m = t.methods.clone();
-            if !m.iter().any(|x| x == "token") {
-                m.push("token".into());
-            }
-            let mut a = vec![audit_id()];
-            a.extend(t.audit_ids.first().cloned());
-            (t.user_id, m, a, t.expires_at)
-        } else {
-            return Err(unauthorized(&site));
-        };
-    audit_ids.truncate(2);
-    all_methods.dedup();
+    let (user_id, methods, audit_ids, expires_at) = if let Some((user, pw)) = &auth.password {
+        let u = password_user(&d.identity, user, pw).ok_or_else(|| unauthorized(&site))?;
+        (
+            u.id.clone(),
+            vec!["password".to_string()],
+            vec![ks::audit_id()],
+            now + TOKEN_LIFETIME,
+        )
+    } else if let Some(tok) = &auth.token {
+        let t = d
+            .identity
+            .validate(tok)
+            .ok_or_else(|| unauthorized(&site))?;
+        let mut m = t.methods.clone();
+        if !m.iter().any(|x| x == "token") {
+            m.push("token".into());
+        }
+        let mut a = vec![ks::audit_id()];
+        a.extend(t.audit_ids.first().cloned());
+        (t.user_id, m, a, t.expires_at)
+    } else {
+        return Err(unauthorized(&site));
+    };
     let user = d
         .identity
         .users
         .get(&user_id)
         .cloned()
         .ok_or_else(|| unauthorized(&site))?;
-    // Scope: the named project; without a scope Keystone issues an unscoped token.
-    let project = match scope.and_then(|s| s.get("project")) {
+    let project = match &auth.project {
         Some(p) => {
-            let proj = match p.get("id").and_then(Value::as_str) {
-                Some(id) => d.identity.projects.get(id),
-                None => {
-                    if !is_default_domain(p.get("domain")) {
-                        return Err(unauthorized(&site));
-                    }
-                    p.get("name")
-                        .and_then(Value::as_str)
-                        .and_then(|n| d.identity.project_by_name(n))
-                }
+            let proj = match p {
+                ks::ProjectRef::Id(id) => d.identity.projects.get(id),
+                ks::ProjectRef::Name(n) => d.identity.project_by_name(n),
             };
             let proj = proj
                 .filter(|p| p.enabled)
@@ -305,7 +189,7 @@ async fn issue_token(
                 name: proj.name.clone(),
             })
         }
-        None if scope.is_some() => return Err(unauthorized(&site)),
+        None if auth.scope.is_some() => return Err(unauthorized(&site)),
         None => None,
     };
     let roles = match &project {
@@ -323,21 +207,15 @@ async fn issue_token(
         user_name: user.name.clone(),
         project,
         roles,
-        methods: all_methods,
+        methods,
         audit_ids,
         issued_at: now,
         expires_at,
     };
     let token = d.identity.issue(info.clone());
     drop(d);
-    let nocatalog = q
-        .as_deref()
-        .is_some_and(|q| q.split('&').any(|p| p.starts_with("nocatalog")));
-    let mut r = (
-        StatusCode::CREATED,
-        Json(token_json(&site, &info, !nocatalog)),
-    )
-        .into_response();
+    let body = token_json(&site, &info, !ks::AuthRequest::no_catalog(q.as_deref()));
+    let mut r = (StatusCode::CREATED, Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&token) {
         r.headers_mut().insert("x-subject-token", v);
     }
@@ -359,12 +237,14 @@ fn subject(site: &Site, headers: &HeaderMap) -> Result<(String, TokenInfo), ApiE
 async fn validate_token(ctx: Ctx, RawQuery(q): RawQuery, headers: HeaderMap) -> Res {
     let (tok, info) = subject(&ctx.site, &headers)?;
     if info.user_id != ctx.token.user_id && !ctx.is_admin() && !ctx.has_role("service") {
-        return Err(forbidden("validate_token"));
+        return Err(ks::forbidden("validate_token"));
     }
-    let nocatalog = q
-        .as_deref()
-        .is_some_and(|q| q.split('&').any(|p| p.starts_with("nocatalog")));
-    let mut r = Json(token_json(&ctx.site, &info, !nocatalog)).into_response();
+    let mut r = Json(token_json(
+        &ctx.site,
+        &info,
+        !ks::AuthRequest::no_catalog(q.as_deref()),
+    ))
+    .into_response();
     if let Ok(v) = HeaderValue::from_str(&tok) {
         r.headers_mut().insert("x-subject-token", v);
     }
@@ -379,7 +259,7 @@ async fn check_token(ctx: Ctx, headers: HeaderMap) -> Res {
 async fn revoke_token(ctx: Ctx, headers: HeaderMap) -> Res {
     let (tok, info) = subject(&ctx.site, &headers)?;
     if info.user_id != ctx.token.user_id && !ctx.is_admin() {
-        return Err(forbidden("revoke_token"));
+        return Err(ks::forbidden("revoke_token"));
     }
     ctx.site.data.lock().identity.revoke(&tok);
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -387,9 +267,9 @@ async fn revoke_token(ctx: Ctx, headers: HeaderMap) -> Res {
 
 async fn auth_catalog(ctx: Ctx) -> Res {
     if ctx.token.project.is_none() {
-        return Err(forbidden("get_auth_catalog"));
+        return Err(ks::forbidden("get_auth_catalog"));
     }
-    Ok(Json(json!({"catalog": catalog(&ctx.site), "links": list_links(&ctx.site, "/auth/catalog", None)})).into_response())
+    Ok(Json(json!({"catalog": catalog(&ctx.site), "links": ks::list_links(&ctx.site.auth_url(), "/auth/catalog", None)})).into_response())
 }
 
 fn projects_of_user(d: &IdentityData, user_id: &str) -> Vec<Project> {
@@ -412,28 +292,28 @@ async fn auth_projects(ctx: Ctx) -> Res {
         .map(|p| project_json(&ctx.site, p))
         .collect();
     Ok(
-        Json(json!({"projects": items, "links": list_links(&ctx.site, "/auth/projects", None)}))
+        Json(json!({"projects": items, "links": ks::list_links(&ctx.site.auth_url(), "/auth/projects", None)}))
             .into_response(),
     )
 }
 
 async fn auth_domains(ctx: Ctx) -> Res {
-    Ok(Json(json!({"domains": [domain_json(&ctx.site)], "links": list_links(&ctx.site, "/auth/domains", None)})).into_response())
+    Ok(Json(json!({"domains": [ks::domain(&ctx.site.auth_url())], "links": ks::list_links(&ctx.site.auth_url(), "/auth/domains", None)})).into_response())
 }
 
 async fn list_domains(ctx: Ctx, RawQuery(q): RawQuery) -> Res {
     require_admin(&ctx, "list_domains")?;
-    Ok(Json(json!({"domains": [domain_json(&ctx.site)], "links": list_links(&ctx.site, "/domains", q.as_deref())})).into_response())
+    Ok(Json(json!({"domains": [ks::domain(&ctx.site.auth_url())], "links": ks::list_links(&ctx.site.auth_url(), "/domains", q.as_deref())})).into_response())
 }
 
 async fn show_domain(ctx: Ctx, Path(id): Path<String>) -> Res {
-    if id != DOMAIN.0 {
+    if id != ks::DEFAULT_DOMAIN.0 {
         return Err(err(
             StatusCode::NOT_FOUND,
             format!("Could not find domain: {id}."),
         ));
     }
-    Ok(Json(json!({"domain": domain_json(&ctx.site)})).into_response())
+    Ok(Json(json!({"domain": ks::domain(&ctx.site.auth_url())})).into_response())
 }
 
 fn filter_eq(q: &HashMap<String, String>, key: &str, value: &str) -> bool {
@@ -457,7 +337,7 @@ async fn list_projects(
     ps.sort_by(|a, b| a.id.cmp(&b.id));
     let items: Vec<Value> = ps.into_iter().map(|p| project_json(&ctx.site, p)).collect();
     Ok(Json(
-        json!({"projects": items, "links": list_links(&ctx.site, "/projects", raw.as_deref())}),
+        json!({"projects": items, "links": ks::list_links(&ctx.site.auth_url(), "/projects", raw.as_deref())}),
     )
     .into_response())
 }
@@ -541,7 +421,7 @@ fn project_not_found(id: &str) -> ApiError {
 
 async fn show_project(ctx: Ctx, Path(id): Path<String>) -> Res {
     if !ctx.is_admin() && ctx.project_id() != id {
-        return Err(forbidden("get_project"));
+        return Err(ks::forbidden("get_project"));
     }
     let d = ctx.site.data.lock();
     let p = d
@@ -618,7 +498,7 @@ async fn list_users(
     us.sort_by(|a, b| a.id.cmp(&b.id));
     let items: Vec<Value> = us.into_iter().map(|u| user_json(&ctx.site, u)).collect();
     Ok(
-        Json(json!({"users": items, "links": list_links(&ctx.site, "/users", raw.as_deref())}))
+        Json(json!({"users": items, "links": ks::list_links(&ctx.site.auth_url(), "/users", raw.as_deref())}))
             .into_response(),
     )
 }
@@ -652,7 +532,7 @@ async fn create_user(ctx: Ctx, OsJson(body): OsJson) -> Res {
 
 async fn show_user(ctx: Ctx, Path(id): Path<String>) -> Res {
     if !ctx.is_admin() && ctx.user_id() != id {
-        return Err(forbidden("get_user"));
+        return Err(ks::forbidden("get_user"));
     }
     let d = ctx.site.data.lock();
     let u = d
@@ -708,7 +588,7 @@ async fn delete_user(ctx: Ctx, Path(id): Path<String>) -> Res {
 
 async fn user_projects(ctx: Ctx, Path(id): Path<String>) -> Res {
     if !ctx.is_admin() && ctx.user_id() != id {
-        return Err(forbidden("list_user_projects"));
+        return Err(ks::forbidden("list_user_projects"));
     }
     let d = ctx.site.data.lock();
     if !d.identity.users.contains_key(&id) {
@@ -718,7 +598,7 @@ async fn user_projects(ctx: Ctx, Path(id): Path<String>) -> Res {
         .iter()
         .map(|p| project_json(&ctx.site, p))
         .collect();
-    Ok(Json(json!({"projects": items, "links": list_links(&ctx.site, &format!("/users/{id}/projects"), None)})).into_response())
+    Ok(Json(json!({"projects": items, "links": ks::list_links(&ctx.site.auth_url(), &format!("/users/{id}/projects"), None)})).into_response())
 }
 
 async fn list_roles(
@@ -733,11 +613,11 @@ async fn list_roles(
         .roles
         .iter()
         .filter(|r| filter_eq(&q, "name", &r.name))
-        .map(|r| role_json(&ctx.site, &r.id, &r.name))
+        .map(|r| ks::role(&ctx.site.auth_url(), &r.id, &r.name))
         .collect();
     roles.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     Ok(
-        Json(json!({"roles": roles, "links": list_links(&ctx.site, "/roles", raw.as_deref())}))
+        Json(json!({"roles": roles, "links": ks::list_links(&ctx.site.auth_url(), "/roles", raw.as_deref())}))
             .into_response(),
     )
 }
@@ -757,7 +637,7 @@ async fn create_role(ctx: Ctx, OsJson(body): OsJson) -> Res {
         name: name.into(),
     };
     d.identity.roles.push(role.clone());
-    let mut v = role_json(&ctx.site, &role.id, &role.name);
+    let mut v = ks::role(&ctx.site.auth_url(), &role.id, &role.name);
     v["options"] = json!({});
     Ok((StatusCode::CREATED, Json(json!({"role": v}))).into_response())
 }
@@ -770,7 +650,7 @@ async fn show_role(ctx: Ctx, Path(id): Path<String>) -> Res {
     require_admin(&ctx, "get_role")?;
     let d = ctx.site.data.lock();
     let r = d.identity.role(&id).ok_or_else(|| role_not_found(&id))?;
-    Ok(Json(json!({"role": role_json(&ctx.site, &r.id, &r.name)})).into_response())
+    Ok(Json(json!({"role": ks::role(&ctx.site.auth_url(), &r.id, &r.name)})).into_response())
 }
 
 async fn delete_role(ctx: Ctx, Path(id): Path<String>) -> Res {
@@ -848,9 +728,9 @@ async fn list_project_user_roles(ctx: Ctx, Path((pid, uid)): Path<(String, Strin
         .iter()
         .filter(|(u, p, _)| *u == uid && *p == pid)
         .filter_map(|(_, _, r)| d.identity.role(r))
-        .map(|r| role_json(&ctx.site, &r.id, &r.name))
+        .map(|r| ks::role(&ctx.site.auth_url(), &r.id, &r.name))
         .collect();
-    Ok(Json(json!({"roles": roles, "links": list_links(&ctx.site, &format!("/projects/{pid}/users/{uid}/roles"), None)})).into_response())
+    Ok(Json(json!({"roles": roles, "links": ks::list_links(&ctx.site.auth_url(), &format!("/projects/{pid}/users/{uid}/roles"), None)})).into_response())
 }
 
 async fn list_role_assignments(
@@ -860,7 +740,7 @@ async fn list_role_assignments(
 ) -> Res {
     let own = q.get("user.id").is_some_and(|u| u == ctx.user_id());
     if !ctx.is_admin() && !own {
-        return Err(forbidden("list_role_assignments"));
+        return Err(ks::forbidden("list_role_assignments"));
     }
     let names = q
         .get("include_names")
@@ -881,7 +761,7 @@ async fn list_role_assignments(
             let mut user = json!({"id": u});
             let mut role = json!({"id": r});
             if names {
-                let dom = json!({"id": DOMAIN.0, "name": DOMAIN.1});
+                let dom = json!({"id": ks::DEFAULT_DOMAIN.0, "name": ks::DEFAULT_DOMAIN.1});
                 project["name"] = json!(d.identity.projects.get(p).map(|x| x.name.clone()));
                 project["domain"] = dom.clone();
                 user["name"] = json!(d.identity.users.get(u).map(|x| x.name.clone()));
@@ -894,20 +774,20 @@ async fn list_role_assignments(
             })
         })
         .collect();
-    Ok(Json(json!({"role_assignments": items, "links": list_links(&ctx.site, "/role_assignments", raw.as_deref())})).into_response())
+    Ok(Json(json!({"role_assignments": items, "links": ks::list_links(&ctx.site.auth_url(), "/role_assignments", raw.as_deref())})).into_response())
 }
 
 async fn list_services(ctx: Ctx) -> Res {
     require_admin(&ctx, "list_services")?;
     Ok(Json(
-        json!({"services": services(&ctx.site), "links": list_links(&ctx.site, "/services", None)}),
+        json!({"services": services(&ctx.site), "links": ks::list_links(&ctx.site.auth_url(), "/services", None)}),
     )
     .into_response())
 }
 
 async fn list_endpoints(ctx: Ctx) -> Res {
     require_admin(&ctx, "list_endpoints")?;
-    Ok(Json(json!({"endpoints": endpoints(&ctx.site), "links": list_links(&ctx.site, "/endpoints", None)})).into_response())
+    Ok(Json(json!({"endpoints": endpoints(&ctx.site), "links": ks::list_links(&ctx.site.auth_url(), "/endpoints", None)})).into_response())
 }
 
 async fn list_regions(ctx: Ctx) -> Res {
@@ -916,7 +796,7 @@ async fn list_regions(ctx: Ctx) -> Res {
         "links": {"self": format!("{}/regions/{}", ctx.site.auth_url(), ctx.site.region)},
     });
     Ok(
-        Json(json!({"regions": [region], "links": list_links(&ctx.site, "/regions", None)}))
+        Json(json!({"regions": [region], "links": ks::list_links(&ctx.site.auth_url(), "/regions", None)}))
             .into_response(),
     )
 }

@@ -1,0 +1,57 @@
+//! The fedstack top: one OpenStack endpoint over many sites.
+//!
+//! Request in, decision, site call, translation out: handlers authenticate the caller, decide
+//! where a request goes (routing for existing resources, placement for new ones), call the
+//! site through `fedstack-site-client` in the tenant's own project there, and translate IDs,
+//! links and availability zones back to the top's view. Lists come from the index.
+
+pub mod auth;
+pub mod config;
+pub mod secrets;
+
+use auth::TokenService;
+use config::TopConfig;
+use fedstack_api_types::http::service_prefix;
+use fedstack_api_types::Service;
+use fedstack_store::Store;
+use secrets::SecretBox;
+use std::sync::Arc;
+
+/// A top node's shared state.
+pub struct Top {
+    pub config: TopConfig,
+    /// Base URL clients use (no trailing slash).
+    pub public_url: String,
+    pub store: Store,
+    pub tokens: TokenService,
+    pub secrets: SecretBox,
+}
+
+impl Top {
+    /// Opens the store and keys in the configured data directory.
+    pub async fn open(config: TopConfig, public_url: String) -> anyhow::Result<Arc<Top>> {
+        let store = match &config.database_url {
+            Some(url) => Store::open(url).await?,
+            None => Store::open_in_dir(&config.data_dir).await?,
+        };
+        let tokens = TokenService::load(store.clone(), config.token_lifetime_secs).await?;
+        let secrets = SecretBox::load_or_create(&config.data_dir)?;
+        Ok(Arc::new(Top {
+            config,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            store,
+            tokens,
+            secrets,
+        }))
+    }
+
+    /// The root of one service at the top, e.g. `http://127.0.0.1:8080/compute`.
+    pub fn service_root(&self, service: Service) -> String {
+        format!("{}{}", self.public_url, service_prefix(service))
+    }
+
+    /// The top's Keystone v3 URL.
+    pub fn auth_url(&self) -> String {
+        format!("{}/v3", self.service_root(Service::Identity))
+    }
+}
