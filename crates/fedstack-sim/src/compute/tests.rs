@@ -1,0 +1,1 @@
+//! Nova behaviour checked against the captured samples.
