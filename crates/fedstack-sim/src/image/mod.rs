@@ -1,12 +1,25 @@
 //! Glance v2 of a simulated site: images with their data (real bytes, md5 and sha512
 //! checksums), extra properties, tags, members, and the calls Nova and Cinder make on it.
 
+mod api;
+mod common;
+mod file;
+mod list;
+mod members;
 mod model;
+mod patch;
+mod pyfmt;
+mod schema;
+#[cfg(test)]
+mod tests;
+mod view;
 
 pub use model::{Digests, Image, ImageStatus, Member, MemberStatus, Visibility};
 
 use crate::config::SiteSpec;
 use crate::site::{Bootstrap, Site};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
 use axum::Router;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -142,4 +155,38 @@ pub fn new_id() -> String {
 /// The routes, nested under `/image`.
 pub fn router() -> Router<Arc<Site>> {
     Router::new()
+        .route("/", get(api::versions_root))
+        .route("/versions", get(api::versions))
+        .route("/v2/images", get(list::list).post(api::create))
+        .route(
+            "/v2/images/{id}",
+            get(api::show).patch(patch::update).delete(api::delete),
+        )
+        .route(
+            "/v2/images/{id}/file",
+            put(file::upload)
+                .get(file::download)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/v2/images/{id}/tags/{tag}",
+            put(api::add_tag_route).delete(api::delete_tag),
+        )
+        .route("/v2/images/{id}/actions/deactivate", post(api::deactivate))
+        .route("/v2/images/{id}/actions/reactivate", post(api::reactivate))
+        .route(
+            "/v2/images/{id}/members",
+            get(members::list).post(members::create),
+        )
+        .route(
+            "/v2/images/{id}/members/{member}",
+            get(members::show)
+                .put(members::update)
+                .delete(members::delete),
+        )
+        .route("/v2/schemas/image", get(api::schema_image))
+        .route("/v2/schemas/images", get(api::schema_images))
+        .route("/v2/info/import", get(api::info_import))
+        .route("/v2/info/stores", get(api::info_stores))
+        .fallback(api::not_found)
 }

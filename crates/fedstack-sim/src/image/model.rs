@@ -3,10 +3,10 @@
 use super::{new_id, NewImage};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
 use md5::Md5;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha512};
-use std::collections::HashMap;
 use std::fmt;
 
 /// Glance image statuses.
@@ -179,8 +179,8 @@ pub struct Image {
     pub tags: Vec<String>,
     /// Extra properties, in the order they were set (values are JSON strings).
     pub properties: Map<String, Value>,
-    /// Projects the image is shared with, by project ID.
-    pub members: HashMap<String, Member>,
+    /// Projects the image is shared with, by project ID, in the order they were added.
+    pub members: IndexMap<String, Member>,
 }
 
 impl Image {
@@ -206,7 +206,7 @@ impl Image {
             updated_at: now,
             tags: Vec::new(),
             properties: Map::new(),
-            members: HashMap::new(),
+            members: IndexMap::new(),
         }
     }
 
@@ -268,6 +268,14 @@ impl Image {
     pub fn set_data(&mut self, data: Bytes, now: DateTime<Utc>, ready_at: DateTime<Utc>) {
         let digests = Digests::of(&data);
         self.store(data, digests, now, ready_at);
+    }
+
+    /// The stored data's digests once the image holds it (not while it is being saved).
+    pub fn stored(&self) -> Option<&Digests> {
+        match self.status {
+            ImageStatus::Queued | ImageStatus::Saving => None,
+            _ => self.digests.as_ref(),
+        }
     }
 
     /// True when `project_id` may see this image (owner, public, community or member).
