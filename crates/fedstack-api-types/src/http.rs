@@ -54,6 +54,26 @@ pub fn service_of_path(path: &str) -> Option<Service> {
     })
 }
 
+/// Rewrites `/compute/` to `/compute` (and so on for each service root): real clouds answer
+/// the version document at both.
+pub fn normalize_service_root(mut req: Request) -> Request {
+    let path = req.uri().path();
+    let root = path
+        .strip_suffix('/')
+        .filter(|r| service_of_path(r).is_some() && r.matches('/').count() == 1);
+    if let Some(root) = root {
+        let q = req
+            .uri()
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        if let Ok(uri) = format!("{root}{q}").parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
 /// The service a request belongs to, as [`service_middleware`] found it from the full path
 /// (nested routers see a stripped path).
 pub fn service_of(parts: &Parts) -> Service {

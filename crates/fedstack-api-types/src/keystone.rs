@@ -22,6 +22,16 @@ pub fn audit_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
 }
 
+/// Keystone's implied roles: what each role also grants.
+pub fn implied_roles(role: &str) -> &'static [&'static str] {
+    match role {
+        "admin" => &["manager", "member", "reader"],
+        "manager" => &["member", "reader"],
+        "member" => &["reader"],
+        _ => &[],
+    }
+}
+
 /// Keystone's 403 for a policy failure.
 pub fn forbidden(action: &str) -> ApiError {
     err(

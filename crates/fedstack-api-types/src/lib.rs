@@ -5,6 +5,7 @@ pub mod error;
 pub mod http;
 pub mod keystone;
 pub mod microversion;
+pub mod testing;
 pub mod time;
 
 pub use error::{ApiError, Service};

@@ -6,10 +6,10 @@ use crate::control;
 use crate::ctx::service_middleware;
 use crate::faults::{fault_middleware, DownMode};
 use crate::listener::SiteListener;
-use crate::site::{self, Site};
+use crate::site::Site;
 use crate::{compute, identity, image, network, volume};
-use axum::extract::Request;
 use axum::Router;
+use fedstack_api_types::http::normalize_service_root;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -44,25 +44,7 @@ pub fn site_router(site: Arc<Site>) -> Router {
         .layer(TraceLayer::new_for_http())
         .with_state(site);
     // `/compute/` and `/compute` are the same version document, as on a real cloud.
-    Router::new().fallback_service(services.map_request(|mut req: Request| {
-        if let Some(root) = service_root_with_slash(req.uri().path()) {
-            let q = req
-                .uri()
-                .query()
-                .map(|q| format!("?{q}"))
-                .unwrap_or_default();
-            if let Ok(uri) = format!("{root}{q}").parse() {
-                *req.uri_mut() = uri;
-            }
-        }
-        req
-    }))
-}
-
-/// `/compute/` → `/compute`, for each service root.
-fn service_root_with_slash(path: &str) -> Option<&str> {
-    let root = path.strip_suffix('/')?;
-    (site::service_of_path(root).is_some() && root.matches('/').count() == 1).then_some(root)
+    Router::new().fallback_service(services.map_request(normalize_service_root))
 }
 
 impl Sim {

@@ -4,14 +4,11 @@
 use crate::config::{SiteSpec, Timing};
 use crate::sim::site_router;
 use crate::site::Site;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::Router;
-use http_body_util::BodyExt;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tower::ServiceExt;
 
 /// A site and its router, for tests.
 pub struct TestSite {
@@ -21,13 +18,7 @@ pub struct TestSite {
     pub demo_token: String,
 }
 
-/// An answer: status, headers and body (parsed as JSON when it is JSON, else `Value::Null`).
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: axum::http::HeaderMap,
-    pub body: Value,
-    pub raw: bytes::Bytes,
-}
+pub use fedstack_api_types::testing::Answer;
 
 impl TestSite {
     /// A fresh site with instant transitions (all delays 0).
@@ -110,32 +101,16 @@ impl TestSite {
         body: Vec<u8>,
         content_type: &str,
     ) -> Answer {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", content_type);
-        if let Some(t) = token {
-            req = req.header("x-auth-token", t);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = self
-            .router
-            .clone()
-            .oneshot(req.body(Body::from(body)).expect("request"))
-            .await
-            .expect("infallible");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let raw = resp.into_body().collect().await.expect("body").to_bytes();
-        let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-        Answer {
-            status,
+        fedstack_api_types::testing::call(
+            &self.router,
+            method,
+            path,
+            token,
             headers,
             body,
-            raw,
-        }
+            content_type,
+        )
+        .await
     }
 
     /// GET as admin.

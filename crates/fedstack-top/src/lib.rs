@@ -6,16 +6,26 @@
 //! links and availability zones back to the top's view. Lists come from the index.
 
 pub mod auth;
+pub mod bootstrap;
 pub mod config;
+pub mod http;
+pub mod identity;
 pub mod secrets;
+pub mod sites;
+pub mod tenancy;
+pub mod testing;
 
 use auth::TokenService;
 use config::TopConfig;
 use fedstack_api_types::http::service_prefix;
 use fedstack_api_types::Service;
 use fedstack_store::Store;
+use parking_lot::Mutex;
 use secrets::SecretBox;
+use sites::SiteRegistry;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A top node's shared state.
 pub struct Top {
@@ -25,6 +35,9 @@ pub struct Top {
     pub store: Store,
     pub tokens: TokenService,
     pub secrets: SecretBox,
+    pub sites: SiteRegistry,
+    /// Per-key async locks serialising work on one resource within this node.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Top {
@@ -36,13 +49,31 @@ impl Top {
         };
         let tokens = TokenService::load(store.clone(), config.token_lifetime_secs).await?;
         let secrets = SecretBox::load_or_create(&config.data_dir)?;
+        let sites = SiteRegistry::new(Duration::from_millis(config.site_timeout_ms));
+        sites.load(&store, &secrets).await?;
         Ok(Arc::new(Top {
             config,
             public_url: public_url.trim_end_matches('/').to_string(),
             store,
             tokens,
             secrets,
+            sites,
+            locks: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// The lock serialising work on `key` in this node.
+    pub fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock();
+        if locks.len() > 10_000 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(key.to_string()).or_default().clone()
+    }
+
+    /// Starts the background loops of this node (site health).
+    pub fn spawn_loops(self: &Arc<Self>) {
+        tokio::spawn(sites::health::run(self.clone()));
     }
 
     /// The root of one service at the top, e.g. `http://127.0.0.1:8080/compute`.

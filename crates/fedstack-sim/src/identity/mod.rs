@@ -87,16 +87,6 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Keystone's implied roles: what each role also grants.
-fn implied(role: &str) -> &'static [&'static str] {
-    match role {
-        "admin" => &["manager", "member", "reader"],
-        "manager" => &["member", "reader"],
-        "member" => &["reader"],
-        _ => &[],
-    }
-}
-
 impl IdentityData {
     /// The default domain with `admin`, `service` and `demo` projects, `admin` and `demo` users
     /// (password from the spec) and the standard roles.
@@ -182,7 +172,11 @@ impl IdentityData {
             if u == user_id && p == project_id {
                 if let Some(role) = self.role(r) {
                     names.insert(role.name.clone());
-                    names.extend(implied(&role.name).iter().map(|s| s.to_string()));
+                    names.extend(
+                        fedstack_api_types::keystone::implied_roles(&role.name)
+                            .iter()
+                            .map(|s| s.to_string()),
+                    );
                 }
             }
         }

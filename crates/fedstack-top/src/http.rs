@@ -1,0 +1,33 @@
+//! The top's HTTP surface: the OpenStack services under devstack-like prefixes and the
+//! federation admin API under `/fed/v1`, on one port.
+
+use crate::{identity, sites, Top};
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Router;
+use fedstack_api_types::http::{normalize_service_root, service_middleware};
+use fedstack_api_types::Service;
+use std::sync::Arc;
+use tower::ServiceExt;
+use tower_http::trace::TraceLayer;
+
+/// Errors of `/fed/v1` use Nova's envelope.
+async fn federation_service(mut req: Request, next: Next) -> Response {
+    req.extensions_mut().insert(Service::Compute);
+    next.run(req).await
+}
+
+/// The whole API of a top node.
+pub fn router(top: Arc<Top>) -> Router {
+    let services = Router::new()
+        .nest("/identity", identity::router())
+        .nest(
+            "/fed/v1",
+            sites::api::router().layer(axum::middleware::from_fn(federation_service)),
+        )
+        .layer(axum::middleware::from_fn(service_middleware))
+        .layer(TraceLayer::new_for_http())
+        .with_state(top);
+    Router::new().fallback_service(services.map_request(normalize_service_root))
+}
