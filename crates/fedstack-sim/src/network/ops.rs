@@ -284,6 +284,70 @@ impl NetworkData {
         Ok(id)
     }
 
+    /// True when ports still hold addresses of the subnet (SLAAC addresses of ordinary
+    /// ports do not count: they go with the subnet).
+    pub(super) fn subnet_in_use(&self, subnet_id: &str) -> bool {
+        let Some(s) = self.subnets.get(subnet_id) else {
+            return false;
+        };
+        if !s.ipam.has_allocations() {
+            return false;
+        }
+        let auto = s.is_auto_address();
+        self.ports_on(&s.network_id).any(|p| {
+            p.fixed_ips.iter().any(|f| f.subnet_id == subnet_id)
+                && (!auto || p.device_owner.starts_with("network:router"))
+        })
+    }
+
+    /// The ports of a network.
+    pub(super) fn ports_on<'a>(&'a self, network_id: &str) -> impl Iterator<Item = &'a Port> {
+        self.networks
+            .get(network_id)
+            .into_iter()
+            .flat_map(|n| n.ports.iter())
+            .filter_map(|id| self.ports.get(id))
+    }
+
+    /// Deletes a subnet, dropping its (SLAAC) addresses from the network's ports.
+    pub(super) fn remove_subnet(&mut self, subnet_id: &str) {
+        let Some(s) = self.subnets.remove(subnet_id) else {
+            return;
+        };
+        self.count(&s.project_id, Resource::Subnet, false);
+        let Some(net) = self.networks.get_mut(&s.network_id) else {
+            return;
+        };
+        net.subnets.retain(|id| id != subnet_id);
+        net.std.touch();
+        for pid in &net.ports {
+            if let Some(p) = self.ports.get_mut(pid) {
+                if p.fixed_ips.iter().any(|f| f.subnet_id == subnet_id) {
+                    p.fixed_ips.retain(|f| f.subnet_id != subnet_id);
+                    p.std.touch();
+                }
+            }
+        }
+    }
+
+    /// Deletes a network (which has no ports left) and its subnets.
+    pub(super) fn remove_network(&mut self, network_id: &str) {
+        let subnets = self
+            .networks
+            .get(network_id)
+            .map(|n| n.subnets.clone())
+            .unwrap_or_default();
+        for sid in subnets {
+            self.remove_subnet(&sid);
+        }
+        if let Some(n) = self.networks.remove(network_id) {
+            self.count(&n.project_id, Resource::Network, false);
+        }
+        if self.auto_network.as_deref() == Some(network_id) {
+            self.auto_network = None;
+        }
+    }
+
     /// A fresh `fa:16:3e:xx:xx:xx` MAC no port has.
     fn new_mac(&mut self) -> u64 {
         let mut rng = rand::thread_rng();
@@ -614,7 +678,6 @@ impl NetworkData {
                     ingress: true,
                     ethertype,
                     remote_group_id: Some(id.clone()),
-                    ..NewRule::default()
                 }
                 .into_rule(project, &id),
             );
@@ -677,6 +740,41 @@ impl NetworkData {
         }
         self.rules.insert(id.clone(), rule);
         id
+    }
+
+    /// Deletes a rule from its group.
+    pub(super) fn remove_rule(&mut self, rule_id: &str) {
+        let Some(r) = self.rules.remove(rule_id) else {
+            return;
+        };
+        self.count(&r.project_id, Resource::SecurityGroupRule, false);
+        if let Some(g) = self.security_groups.get_mut(&r.security_group_id) {
+            g.rules.remove(rule_id);
+            g.std.touch();
+        }
+    }
+
+    /// Deletes a security group, its rules and the rules of other groups that name it as
+    /// their remote group.
+    pub(super) fn remove_group(&mut self, group_id: &str) {
+        let Some(g) = self.security_groups.remove(group_id) else {
+            return;
+        };
+        self.count(&g.project_id, Resource::SecurityGroup, false);
+        if self.default_groups.get(&g.project_id).map(String::as_str) == Some(group_id) {
+            self.default_groups.remove(&g.project_id);
+        }
+        let referring: Vec<String> = self
+            .rules
+            .values()
+            .filter(|r| {
+                r.security_group_id == group_id || r.remote_group_id.as_deref() == Some(group_id)
+            })
+            .map(|r| r.id.clone())
+            .collect();
+        for id in referring {
+            self.remove_rule(&id);
+        }
     }
 
     /// True when `id` is the `default` group of its project.
