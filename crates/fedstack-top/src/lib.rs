@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod http;
 pub mod identity;
+pub mod image;
 pub mod secrets;
 pub mod sites;
 pub mod tenancy;
