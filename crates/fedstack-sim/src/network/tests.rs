@@ -958,3 +958,53 @@ fn port_quota_applies_to_servers() {
     assert_eq!(e.status.as_u16(), 403);
     assert_eq!(e.message, "Maximum number of ports exceeded");
 }
+
+#[tokio::test]
+async fn tags_on_resources() {
+    let api = Api::new().await;
+    let net = api
+        .create("/networks", "network", json!({"name": "tagged"}))
+        .await;
+    let a = api
+        .call(
+            Method::PUT,
+            &format!("/networks/{net}/tags/red"),
+            &api.demo,
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    let a = api.get(&format!("/networks/{net}/tags")).await;
+    assert_eq!(a.body, json!({"tags": ["red"]}));
+    let a = api.get(&format!("/networks/{net}/tags/blue")).await;
+    neutron_error(
+        &a,
+        404,
+        "TagNotFound",
+        &format!("Tag blue could not be found for network {net}."),
+    );
+    let a = api.get("/networks?tags=red").await;
+    assert_eq!(a.body["networks"][0]["id"], net.as_str());
+    assert_eq!(a.body["networks"].as_array().map(Vec::len), Some(1));
+    let a = api
+        .put(
+            &format!("/networks/{net}/tags"),
+            json!({"tags": ["a", "b", "a"]}),
+        )
+        .await;
+    assert_eq!(a.body, json!({"tags": ["a", "b"]}));
+    let a = api.get("/networks?not-tags=a").await;
+    assert!(a.body["networks"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .all(|n| n["id"] != net.as_str()));
+    assert_eq!(
+        api.delete(&format!("/networks/{net}/tags")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let a = api.get(&format!("/networks/{net}")).await;
+    assert_eq!(a.body["network"]["tags"], json!([]));
+    let a = api.get("/routers/nope/tags").await;
+    neutron_error(&a, 404, "RouterNotFound", "Router nope could not be found");
+}

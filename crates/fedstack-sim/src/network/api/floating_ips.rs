@@ -88,7 +88,7 @@ fn not_found(id: &str) -> ApiError {
     )
 }
 
-fn find<'a>(d: &'a NetworkData, c: &Caller, id: &str) -> Result<&'a FloatingIp, ApiError> {
+pub fn find<'a>(d: &'a NetworkData, c: &Caller, id: &str) -> Result<&'a FloatingIp, ApiError> {
     d.floating_ips
         .get(id)
         .filter(|f| c.owns(&f.project_id))

@@ -10,6 +10,7 @@ mod quotas;
 mod routers;
 mod security_groups;
 mod subnets;
+mod tags;
 
 use super::ops::neutron_error;
 use crate::ctx::Ctx;
@@ -32,7 +33,7 @@ type Pairs = Query<Vec<(String, String)>>;
 
 /// The routes, nested under `/networking`.
 pub fn router() -> Router<Arc<Site>> {
-    Router::new()
+    let r = Router::new()
         .route("/", get(versions))
         .route("/v2.0", get(resources))
         .route("/v2.0/", get(resources))
@@ -108,8 +109,8 @@ pub fn router() -> Router<Arc<Site>> {
             get(quotas::show).put(quotas::update).delete(quotas::reset),
         )
         .route("/v2.0/quotas/{project}/details", get(quotas::details))
-        .route("/v2.0/quotas/{project}/default", get(quotas::defaults))
-        .fallback(not_found)
+        .route("/v2.0/quotas/{project}/default", get(quotas::defaults));
+    tags::routes(r).fallback(not_found)
 }
 
 /// A 400 of Neutron's API layer (`HTTPBadRequest`).
@@ -179,13 +180,16 @@ impl Caller {
     /// The project a new resource belongs to: the caller's, or the `project_id`/`tenant_id`
     /// an admin gives.
     fn target_project(&self, attrs: &body::Attrs) -> Result<String, ApiError> {
-        let given = match attrs.string("project_id")? {
-            Some(p) => Some(p),
-            None => attrs.string("tenant_id")?,
+        let given = match (attrs.string("project_id")?, attrs.string("tenant_id")?) {
+            (Some(p), Some(t)) if p != t => {
+                return Err(bad_request("'project_id' and 'tenant_id' do not match"))
+            }
+            (Some(p), _) => Some(p),
+            (None, t) => t,
         };
         match given {
             Some(p) if p != self.project && !self.admin => Err(bad_request(
-                "Specifying 'project_id' or 'tenant_id' other than the authenticated project in request requires admin privileges",
+                "Specifying 'project_id' or 'tenant_id' other than the authenticated project in request is not allowed for current user.",
             )),
             Some(p) => Ok(p),
             None => Ok(self.project.clone()),

@@ -111,7 +111,7 @@ fn not_found(id: &str) -> ApiError {
     )
 }
 
-fn find<'a>(d: &'a NetworkData, c: &Caller, id: &str) -> Result<&'a Router, ApiError> {
+pub fn find<'a>(d: &'a NetworkData, c: &Caller, id: &str) -> Result<&'a Router, ApiError> {
     d.routers
         .get(id)
         .filter(|r| c.owns(&r.project_id))

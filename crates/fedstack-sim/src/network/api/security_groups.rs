@@ -171,7 +171,7 @@ fn rule_not_found(id: &str) -> ApiError {
     )
 }
 
-fn find<'a>(d: &'a NetworkData, c: &Caller, id: &str) -> Result<&'a SecurityGroup, ApiError> {
+pub fn find<'a>(d: &'a NetworkData, c: &Caller, id: &str) -> Result<&'a SecurityGroup, ApiError> {
     d.security_groups
         .get(id)
         .filter(|g| c.owns(&g.project_id))
