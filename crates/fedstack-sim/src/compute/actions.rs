@@ -7,8 +7,8 @@ use super::schema::{self, validate};
 use super::server::{Action, Lock, Server, Task, VmState};
 use super::servers::{check_unlocked, lock_settled, server_not_found};
 use super::{
-    bad_request, conflict, empty, forbidden, json_status, not_found, policy,
-    require_admin, Res, HTML, JSON,
+    bad_request, conflict, empty, forbidden, json_status, not_found, policy, require_admin, Res,
+    HTML, JSON,
 };
 use crate::ctx::{Ctx, Mv, OsJson};
 use crate::image::{NewImage, Visibility};

@@ -2,9 +2,7 @@
 //! flavor access and extra specs.
 
 use super::schema::{self, validate};
-use super::{
-    bad_request, conflict, empty, links, next_link, not_found, require_admin, Res, JSON,
-};
+use super::{bad_request, conflict, empty, links, next_link, not_found, require_admin, Res, JSON};
 use crate::ctx::{Ctx, Mv, OsJson};
 use crate::site::Site;
 use axum::extract::{Path, Query};

@@ -6,7 +6,8 @@ use super::schema::{self, validate};
 use super::server::{Attachment, Server, VmState};
 use super::servers::{lock_settled, viewer};
 use super::{
-    string_map, bad_request, conflict, empty, forbidden, json_status, no_resource, not_found, Res, HTML, JSON,
+    bad_request, conflict, empty, forbidden, json_status, no_resource, not_found, string_map, Res,
+    HTML, JSON,
 };
 use crate::ctx::{Ctx, Mv, OsJson};
 use crate::network::{NicRequest, ServerNic};
