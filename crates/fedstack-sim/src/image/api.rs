@@ -390,7 +390,7 @@ fn transition(caller: &Caller, id: &str, action: &str, from: ImageStatus, to: Im
     Ok(no_content())
 }
 
-/// webob's 404 for any path Glance does not route.
-pub async fn not_found() -> ApiError {
+/// webob's 404 for any path Glance does not route (after authentication, as Glance).
+pub async fn not_found(_: Caller) -> ApiError {
     resource_not_found()
 }

@@ -6,7 +6,7 @@ use crate::ctx::Ctx;
 use crate::site::Site;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fedstack_api_types::{ApiError, Service};
 use serde_json::{json, Value};
@@ -129,18 +129,40 @@ pub fn no_content() -> Response {
     r
 }
 
-/// webob's 415, whose message is laid out unlike Glance's other errors.
-pub fn unsupported_media_type(content_type: &str) -> Response {
+/// A webob error whose template differs from Glance's usual `explanation<br /><br />` one;
+/// `message` is the full text.
+fn webob_error(status: StatusCode, message: String) -> Response {
+    let title = status.canonical_reason().unwrap_or("Error");
     let body = json!({
-        "message": format!("The request media type {content_type} is not supported by this server.\n<br /><br />\n"),
-        "code": "415 Unsupported Media Type",
-        "title": "Unsupported Media Type",
+        "message": message,
+        "code": format!("{} {title}", status.as_u16()),
+        "title": title,
     });
-    json(StatusCode::UNSUPPORTED_MEDIA_TYPE, body)
+    json(status, body)
+}
+
+/// webob's 415, naming the request's `Content-Type` as sent.
+pub fn unsupported_media_type(headers: &HeaderMap) -> Response {
+    let sent = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    webob_error(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("The request media type {sent} is not supported by this server.\n<br /><br />\n"),
+    )
+}
+
+/// webob's 405 for a method a Glance route does not take (after authentication, as Glance).
+pub async fn method_not_allowed(_: Caller, method: Method) -> Response {
+    webob_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("The method {method} is not allowed for this resource. <br /><br />\n"),
+    )
 }
 
 /// The request's media type without parameters (`application/json`), or "".
-pub fn media_type(headers: &axum::http::HeaderMap) -> String {
+pub fn media_type(headers: &HeaderMap) -> String {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

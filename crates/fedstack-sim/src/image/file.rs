@@ -20,9 +20,8 @@ pub const SIZE_CAP: u64 = 16 << 30;
 
 /// `PUT /v2/images/{id}/file`.
 pub async fn upload(caller: Caller, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Res {
-    let ctype = media_type(&headers);
-    if ctype != "application/octet-stream" {
-        return Ok(unsupported_media_type(&ctype));
+    if media_type(&headers) != "application/octet-stream" {
+        return Ok(unsupported_media_type(&headers));
     }
     let expected = declared_size(&headers)?;
     begin_upload(&caller, &id)?;

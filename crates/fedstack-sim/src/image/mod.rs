@@ -188,5 +188,6 @@ pub fn router() -> Router<Arc<Site>> {
         .route("/v2/schemas/images", get(api::schema_images))
         .route("/v2/info/import", get(api::info_import))
         .route("/v2/info/stores", get(api::info_stores))
+        .method_not_allowed_fallback(common::method_not_allowed)
         .fallback(api::not_found)
 }

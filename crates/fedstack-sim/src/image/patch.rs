@@ -80,7 +80,7 @@ pub async fn update(caller: Caller, Path(id): Path<String>, headers: HeaderMap, 
     let draft4 = match media_type(&headers).as_str() {
         DRAFT4 => true,
         DRAFT10 => false,
-        other => return Ok(unsupported_media_type(other)),
+        _ => return Ok(unsupported_media_type(&headers)),
     };
     let Value::Array(raw) = json_body(body).await? else {
         return Err(bad_request(

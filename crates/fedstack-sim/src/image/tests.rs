@@ -589,6 +589,21 @@ async fn errors_as_the_samples() {
         message(&a),
         "Invalid value '-1' for parameter 'min_ram': Cannot be a negative value<br /><br />\n\n\n"
     );
+    let a = call(&t, Method::POST, "/image/v2/images/some-id", &tok, None).await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        message(&a),
+        "The method POST is not allowed for this resource. <br /><br />\n"
+    );
+    let a = call(&t, Method::GET, "/image/v2/nowhere", &tok, None).await;
+    assert_eq!(
+        message(&a),
+        "The resource could not be found.<br /><br />\n\n\n"
+    );
+    let a = t
+        .call(Method::GET, "/image/v2/nowhere", None, &[], None)
+        .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     let a = raw(
         &t,
         Method::POST,
