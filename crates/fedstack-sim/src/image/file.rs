@@ -5,7 +5,8 @@ use super::common::{
     bad_request, conflict, err, forbidden, media_type, no_content, not_authorized,
     unsupported_media_type, Caller, Res,
 };
-use super::model::{Digests, Hasher, ImageStatus};
+use super::format;
+use super::model::{Digests, Hasher, ImageStatus, Stored};
 use axum::body::Body;
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -26,7 +27,7 @@ pub async fn upload(caller: Caller, Path(id): Path<String>, headers: HeaderMap, 
     let expected = declared_size(&headers)?;
     begin_upload(&caller, &id)?;
     match receive(body, expected).await {
-        Ok((data, digests)) => finish_upload(&caller, &id, data, digests),
+        Ok((data, digests)) => finish_upload(&caller, &id, &headers, data, digests),
         Err(e) => {
             restore_queued(&caller, &id);
             Err(e)
@@ -113,22 +114,43 @@ async fn receive(mut body: Body, expected: Option<u64>) -> Result<(Bytes, Digest
     Ok((buf.freeze(), hasher.finish()))
 }
 
-/// Stores the data and makes the image active, unless it vanished meanwhile (410 as Glance).
-fn finish_upload(caller: &Caller, id: &str, data: Bytes, digests: Digests) -> Res {
+/// Stores the data and makes the image active, unless it vanished meanwhile (410 as Glance)
+/// or its bytes are not what its `disk_format` says (415, queued again).
+fn finish_upload(
+    caller: &Caller,
+    id: &str,
+    headers: &HeaderMap,
+    data: Bytes,
+    digests: Digests,
+) -> Res {
     let mut g = caller.site.data.lock();
-    match g.image.images.get_mut(id) {
-        Some(i) if i.status == ImageStatus::Saving => {
-            let now = Utc::now();
-            i.store(data, digests, now, now);
-            Ok(no_content())
-        }
-        _ => Err(err(
+    let Some(image) = g
+        .image
+        .images
+        .get_mut(id)
+        .filter(|i| i.status == ImageStatus::Saving)
+    else {
+        return Err(err(
             StatusCode::GONE,
-            format!(
-                "Image {id} could not be found after upload. The image may have been deleted during the upload, cleaning up the chunks uploaded."
-            ),
-        )),
-    }
+            format!("Image {id} could not be found after upload. The image may have been deleted during the upload, cleaning up the chunks uploaded."),
+        ));
+    };
+    let inspected = format::checked_virtual_size(
+        image.disk_format.as_deref(),
+        image.container_format.as_deref(),
+        &data,
+    );
+    let Ok(virtual_size) = inspected else {
+        image.status = ImageStatus::Queued;
+        return Ok(unsupported_media_type(headers));
+    };
+    let now = Utc::now();
+    let stored = Stored {
+        digests,
+        virtual_size,
+    };
+    image.store(data, stored, now, now);
+    Ok(no_content())
 }
 
 /// A failed upload leaves the image queued, ready for another try.

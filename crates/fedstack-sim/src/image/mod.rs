@@ -4,6 +4,7 @@
 mod api;
 mod common;
 mod file;
+mod format;
 mod list;
 mod members;
 mod model;

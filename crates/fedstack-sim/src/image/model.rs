@@ -1,6 +1,6 @@
 //! The image record, its lifecycle and its checksums.
 
-use super::{new_id, NewImage};
+use super::{format, new_id, NewImage};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
@@ -129,6 +129,13 @@ impl Digests {
     }
 }
 
+/// What Glance records about data it stores besides the bytes.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub digests: Digests,
+    pub virtual_size: Option<u64>,
+}
+
 /// Computes [`Digests`] incrementally, chunk by chunk, as data streams in.
 #[derive(Default)]
 pub struct Hasher {
@@ -246,17 +253,17 @@ impl Image {
         }
     }
 
-    /// Stores `data` with its digests (already computed): `saving` until `ready_at`, then
-    /// `active`.
+    /// Stores `data` with its digests and virtual size (already computed): `saving` until
+    /// `ready_at`, then `active`.
     pub fn store(
         &mut self,
         data: Bytes,
-        digests: Digests,
+        stored: Stored,
         now: DateTime<Utc>,
         ready_at: DateTime<Utc>,
     ) {
-        self.virtual_size = Some(virtual_size(self.disk_format.as_deref(), &data));
-        self.digests = Some(digests);
+        self.virtual_size = stored.virtual_size;
+        self.digests = Some(stored.digests);
         self.data = Some(data);
         self.updated_at = now;
         self.status = ImageStatus::Saving;
@@ -264,10 +271,17 @@ impl Image {
         self.settle(now);
     }
 
-    /// Stores `data`, computing its digests.
+    /// Stores `data`, computing its digests and virtual size.
     pub fn set_data(&mut self, data: Bytes, now: DateTime<Utc>, ready_at: DateTime<Utc>) {
-        let digests = Digests::of(&data);
-        self.store(data, digests, now, ready_at);
+        let stored = Stored {
+            digests: Digests::of(&data),
+            virtual_size: format::virtual_size(
+                self.disk_format.as_deref(),
+                self.container_format.as_deref(),
+                &data,
+            ),
+        };
+        self.store(data, stored, now, ready_at);
     }
 
     /// The stored data's digests once the image holds it (not while it is being saved).
@@ -291,16 +305,6 @@ fn property_string(v: Value) -> String {
     match v {
         Value::String(s) => s,
         other => other.to_string(),
-    }
-}
-
-/// The virtual size Glance's format inspector reports: a qcow2 header's size, else the
-/// data size.
-fn virtual_size(disk_format: Option<&str>, data: &[u8]) -> u64 {
-    let qcow2 = disk_format == Some("qcow2") && data.starts_with(QCOW2_MAGIC);
-    match data.get(24..32) {
-        Some(b) if qcow2 => u64::from_be_bytes(b.try_into().unwrap_or_default()),
-        _ => data.len() as u64,
     }
 }
 

@@ -10,7 +10,7 @@ use super::model::{Image, ImageStatus, Visibility};
 use super::{schema, view};
 use axum::body::Body;
 use axum::extract::Path;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use chrono::Utc;
 use fedstack_api_types::ApiError;
 use serde_json::{json, Value};
@@ -80,7 +80,16 @@ pub async fn update(caller: Caller, Path(id): Path<String>, headers: HeaderMap, 
     let draft4 = match media_type(&headers).as_str() {
         DRAFT4 => true,
         DRAFT10 => false,
-        _ => return Ok(unsupported_media_type(&headers)),
+        _ => {
+            let mut r = unsupported_media_type(&headers);
+            r.headers_mut().insert(
+                "accept-patch",
+                HeaderValue::from_static(
+                    "application/openstack-images-v2.0-json-patch, application/openstack-images-v2.1-json-patch",
+                ),
+            );
+            return Ok(r);
+        }
     };
     let Value::Array(raw) = json_body(body).await? else {
         return Err(bad_request(

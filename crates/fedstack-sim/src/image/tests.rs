@@ -257,19 +257,46 @@ async fn upload_and_download_edge_cases() {
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let path = format!("/image/v2/images/{id}/file");
     let a = raw(&t, Method::PUT, &path, &tok, data.clone(), OCTETS).await;
-    assert_eq!(a.status, StatusCode::NO_CONTENT);
-    let a = call(
+    assert_eq!(
+        a.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "not qcow2 bytes"
+    );
+    assert_eq!(
+        message(&a),
+        "The request media type application/octet-stream is not supported by this server.\n<br /><br />\n"
+    );
+    let show = format!("/image/v2/images/{id}");
+    let a = patch(
         &t,
-        Method::GET,
-        &format!("/image/v2/images/{id}"),
         &tok,
-        None,
+        &id,
+        json!([{"op": "replace", "path": "/disk_format", "value": "raw"}]),
     )
     .await;
+    assert_eq!(
+        a.body["status"], "queued",
+        "a refused upload leaves it queued"
+    );
+    let a = raw(&t, Method::PUT, &path, &tok, data.clone(), OCTETS).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    let a = call(&t, Method::GET, &show, &tok, None).await;
     let digests = super::Digests::of(&data);
     assert_eq!(a.body["size"], 3_000_000);
+    assert_eq!(a.body["virtual_size"], 3_000_000);
     assert_eq!(a.body["checksum"], digests.md5);
     assert_eq!(a.body["os_hash_value"], digests.sha512);
+    let a = patch(
+        &t,
+        &tok,
+        &id,
+        json!([{"op": "replace", "path": "/disk_format", "value": "qcow2"}]),
+    )
+    .await;
+    assert_eq!(
+        message(&a),
+        "Attribute disk_format can be only replaced for a queued image.<br /><br />\n\n\n"
+    );
 }
 
 #[tokio::test]
@@ -332,6 +359,10 @@ async fn json_patch_as_glance() {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             sample("029-images-update-wrong-content-type")
         )
+    );
+    assert_eq!(
+        a.headers["accept-patch"],
+        "application/openstack-images-v2.0-json-patch, application/openstack-images-v2.1-json-patch"
     );
 
     let a = patch(&t, &tok, &id, json!([{"op": "remove", "path": "/name"}])).await;
