@@ -5,28 +5,31 @@
 //! due times and applied by [`VolumeData::settle`] on the next access, so idle volumes cost
 //! nothing and no timers run.
 
+mod api;
 mod model;
+mod ops;
 mod quota;
+mod schema;
 mod table;
 #[cfg(test)]
 mod tests;
+mod views;
 
+pub use api::router;
 pub use model::{
     Attachment, Outcome, Pending, Snapshot, SnapshotStatus, Volume, VolumeStatus, VolumeType,
 };
 
 use crate::config::SiteSpec;
 use crate::image::BootImage;
-use crate::site::{Bootstrap, Site};
+use crate::site::Bootstrap;
 use axum::http::StatusCode;
-use axum::Router;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use fedstack_api_types::{ApiError, Service};
 use indexmap::IndexMap;
 use quota::{Counts, Quotas};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use table::Table;
 
 /// The only availability zone of a simulated site's Cinder.
@@ -248,8 +251,16 @@ impl VolumeData {
         id
     }
 
-    /// Drops a volume, its attachments, and its quota usage.
+    /// Drops a volume, its snapshots (cascade delete), its attachments, and its quota usage.
     fn remove_volume(&mut self, id: &str) {
+        let snapshots = self
+            .volumes
+            .get(id)
+            .map(|v| v.snapshots.clone())
+            .unwrap_or_default();
+        for s in snapshots {
+            self.remove_snapshot(&s);
+        }
         let Some(v) = self.volumes.remove(id) else {
             return;
         };
@@ -483,11 +494,16 @@ impl QuotaError {
 
 /// Cinder's refusal when an image does not fit the requested volume size.
 fn check_image_fits(image: &BootImage, size_gb: u64) -> Result<(), String> {
-    let needed = image.size.div_ceil(GIB).max(image.min_disk);
-    if needed > size_gb {
+    let image_gb = image.size.div_ceil(GIB);
+    if image_gb > size_gb {
         return Err(format!(
-            "Invalid input received: Image {} size is {needed}GB and doesn't fit in a volume of size {size_gb}GB.",
-            image.id
+            "Invalid input received: Size of specified image {image_gb}GB is larger than volume size {size_gb}GB."
+        ));
+    }
+    if size_gb < image.min_disk {
+        return Err(format!(
+            "Invalid input received: Volume size {size_gb}GB cannot be smaller than the image minDisk size {}GB.",
+            image.min_disk
         ));
     }
     Ok(())
@@ -520,9 +536,4 @@ fn image_metadata(image: &BootImage) -> BTreeMap<String, String> {
         m.insert(k.into(), v);
     }
     m
-}
-
-/// The routes, nested under `/volume`.
-pub fn router() -> Router<Arc<Site>> {
-    Router::new()
 }

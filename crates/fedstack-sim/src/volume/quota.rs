@@ -117,6 +117,15 @@ impl Quotas {
             .add(delta);
     }
 
+    /// True when any project has volumes or snapshots of a type.
+    pub fn type_in_use(&self, type_id: &str) -> bool {
+        self.usage.values().any(|u| {
+            u.per_type
+                .get(type_id)
+                .is_some_and(|c| c.volumes > 0 || c.snapshots > 0)
+        })
+    }
+
     /// Checks that `delta` fits a project's quotas, in Cinder's order: the per-volume size
     /// limit, then counts before gigabytes, totals before the type's keys.
     pub fn check(

@@ -75,11 +75,18 @@ impl<T: Owned> Table<T> {
         }
     }
 
-    /// Number of records a project owns (or all with `None`).
-    pub fn count(&self, project: Option<&str>) -> usize {
+    /// IDs newest first, starting just after (older than) the record numbered `after`.
+    pub fn newest_after<'a>(
+        &'a self,
+        project: Option<&str>,
+        after: u64,
+    ) -> Box<dyn Iterator<Item = &'a String> + 'a> {
         match project {
-            None => self.items.len(),
-            Some(p) => self.by_project.get(p).map_or(0, BTreeMap::len),
+            None => Box::new(self.order.range(..after).rev().map(|(_, id)| id)),
+            Some(p) => match self.by_project.get(p) {
+                Some(m) => Box::new(m.range(..after).rev().map(|(_, id)| id)),
+                None => Box::new(std::iter::empty()),
+            },
         }
     }
 }
