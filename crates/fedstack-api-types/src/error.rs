@@ -134,7 +134,7 @@ impl ApiError {
                     (_, 403) => "forbidden",
                     (_, 404) => "itemNotFound",
                     (_, 405) => "HTTPMethodNotAllowed",
-                    (_, 409) => "conflict",
+                    (_, 409) => "conflictingRequest",
                     (_, 413) => "overLimit",
                     (_, 415) => "mediaTypeNotSupported",
                     (_, 429) => "overLimit",

@@ -5,6 +5,8 @@ pub mod error;
 pub mod http;
 pub mod keystone;
 pub mod microversion;
+pub mod nova;
+pub mod pyrepr;
 pub mod testing;
 pub mod time;
 

@@ -64,6 +64,16 @@ impl SiteHandle {
     pub fn set_health(&self, h: Health) {
         *self.health.write() = h;
     }
+    /// Takes a flavor's resources off the cached capacity, so that a burst of placements
+    /// between two health checks spreads as it should.
+    pub fn consume(&self, vcpus: i64, ram_mb: i64, disk_gb: i64) {
+        if let Some(c) = self.health.write().capacity.as_mut() {
+            c.free_vcpus -= vcpus;
+            c.free_ram_mb -= ram_mb;
+            c.free_disk_gb -= disk_gb;
+        }
+    }
+
     /// True when the last check found the site answering.
     pub fn is_up(&self) -> bool {
         matches!(
