@@ -1,5 +1,5 @@
 //! The admin views of the simulated hypervisors: `os-hypervisors`, `os-services` and
-//! `os-availability-zone`.
+//! `os-availability-zone` (and the empty `os-aggregates`).
 
 use super::hosts::{Host, ServiceState};
 use super::schema::{self, validate};
@@ -30,6 +30,13 @@ pub fn routes() -> Router<Arc<Site>> {
         .route("/v2.1/os-services/{id}", put(update_service))
         .route("/v2.1/os-availability-zone", get(zones))
         .route("/v2.1/os-availability-zone/detail", get(zones_detail))
+        .route("/v2.1/os-aggregates", get(aggregates))
+}
+
+/// `GET /os-aggregates`: the simulated site has no host aggregates.
+async fn aggregates(ctx: Ctx) -> Res {
+    require_admin(&ctx, "os_compute_api:os-aggregates:index")?;
+    Ok(Json(json!({ "aggregates": [] })).into_response())
 }
 
 fn rule(name: &str) -> String {
