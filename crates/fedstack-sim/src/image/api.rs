@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
 /// `OpenStack-image-import-methods` and `/v2/info/import`.
-const IMPORT_METHODS: [&str; 3] = ["glance-direct", "web-download", "copy-image"];
+pub const IMPORT_METHODS: [&str; 3] = ["glance-direct", "web-download", "copy-image"];
 /// `OpenStack-image-store-ids`.
 const STORE_IDS: &str = "fs,os_glance_staging_store,os_glance_tasks_store";
 

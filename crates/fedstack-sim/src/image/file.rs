@@ -1,12 +1,12 @@
-//! Image data: `PUT /v2/images/{id}/file` streams the body into memory (hashing as it
-//! arrives, without holding the site lock) and `GET` serves it back.
+//! Image data: `PUT /v2/images/{id}/file` (and `/stage`) streams the body into memory
+//! (hashing as it arrives, without holding the site lock) and `GET /file` serves it back.
 
 use super::common::{
-    bad_request, conflict, err, forbidden, media_type, no_content, not_authorized,
+    bad_request, conflict, err, forbidden, media_type, no_content, no_image, not_authorized,
     unsupported_media_type, Caller, Res,
 };
 use super::format;
-use super::model::{Digests, Hasher, ImageStatus, Stored};
+use super::model::{Digests, Hasher, Image, ImageStatus, Stored};
 use axum::body::Body;
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -19,17 +19,60 @@ use http_body_util::BodyExt;
 /// The largest image accepted (Glance's `image_size_cap` is larger; memory is the limit here).
 pub const SIZE_CAP: u64 = 16 << 30;
 
+/// Where streamed data goes: stored (`/file`: queued → saving → active) or staged for a
+/// `glance-direct` import (`/stage`: queued → uploading).
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    Store,
+    Stage,
+}
+
+impl Target {
+    /// The status the image holds while the data streams in.
+    fn status(self) -> ImageStatus {
+        match self {
+            Target::Store => ImageStatus::Saving,
+            Target::Stage => ImageStatus::Uploading,
+        }
+    }
+    /// The policy rule guarding it.
+    fn action(self) -> &'static str {
+        match self {
+            Target::Store => "upload_image",
+            Target::Stage => "modify_image",
+        }
+    }
+}
+
 /// `PUT /v2/images/{id}/file`.
 pub async fn upload(caller: Caller, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Res {
-    if media_type(&headers) != "application/octet-stream" {
-        return Ok(unsupported_media_type(&headers));
+    transfer(&caller, &id, &headers, body, Target::Store).await
+}
+
+/// `PUT /v2/images/{id}/stage`: data for a later `glance-direct` import.
+pub async fn stage(caller: Caller, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Res {
+    transfer(&caller, &id, &headers, body, Target::Stage).await
+}
+
+async fn transfer(
+    caller: &Caller,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+    target: Target,
+) -> Res {
+    if media_type(headers) != "application/octet-stream" {
+        return Ok(unsupported_media_type(headers));
     }
-    let expected = declared_size(&headers)?;
-    begin_upload(&caller, &id)?;
+    let expected = declared_size(headers)?;
+    begin(caller, id, target)?;
     match receive(body, expected).await {
-        Ok((data, digests)) => finish_upload(&caller, &id, &headers, data, digests),
+        Ok((data, digests)) if target == Target::Store => {
+            finish_upload(caller, id, headers, data, digests)
+        }
+        Ok((data, digests)) => finish_stage(caller, id, data, digests),
         Err(e) => {
-            restore_queued(&caller, &id);
+            restore_queued(caller, id, target);
             Err(e)
         }
     }
@@ -51,17 +94,29 @@ fn declared_size(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     }
 }
 
-/// Checks the caller may upload and moves the image queued → saving.
-fn begin_upload(caller: &Caller, id: &str) -> Result<(), ApiError> {
+/// Checks the caller may send data and moves the image out of `queued`.
+fn begin(caller: &Caller, id: &str, target: Target) -> Result<(), ApiError> {
     let mut g = caller.site.data.lock();
-    let image = caller.image_mut(&mut g.image, id, "upload_image")?;
+    let image = caller.image_mut(&mut g.image, id, target.action())?;
     image.settle(Utc::now());
     if image.status != ImageStatus::Queued {
         return Err(conflict(format!(
-            "Image status transition from {} to saving is not allowed",
-            image.status
+            "Image status transition from {} to {} is not allowed",
+            image.status,
+            target.status()
         )));
     }
+    if target == Target::Store {
+        require_formats(image)?;
+    }
+    image.status = target.status();
+    image.ready_at = None;
+    image.updated_at = Utc::now();
+    Ok(())
+}
+
+/// Data can only be saved once both formats are set.
+fn require_formats(image: &Image) -> Result<(), ApiError> {
     let missing: Vec<&str> = [
         ("disk_format", image.disk_format.is_none()),
         ("container_format", image.container_format.is_none()),
@@ -83,9 +138,6 @@ fn begin_upload(caller: &Caller, id: &str) -> Result<(), ApiError> {
             )));
         }
     }
-    image.status = ImageStatus::Saving;
-    image.ready_at = None;
-    image.updated_at = Utc::now();
     Ok(())
 }
 
@@ -153,12 +205,28 @@ fn finish_upload(
     Ok(no_content())
 }
 
-/// A failed upload leaves the image queued, ready for another try.
-fn restore_queued(caller: &Caller, id: &str) {
+/// Keeps staged data for the import, showing its size.
+fn finish_stage(caller: &Caller, id: &str, data: Bytes, digests: Digests) -> Res {
+    let mut g = caller.site.data.lock();
+    match g.image.images.get_mut(id) {
+        Some(i) if i.status == ImageStatus::Uploading => {
+            i.data = Some(data);
+            i.digests = Some(digests);
+            i.updated_at = Utc::now();
+            Ok(no_content())
+        }
+        _ => Err(no_image(id)),
+    }
+}
+
+/// A failed transfer leaves the image queued, ready for another try.
+fn restore_queued(caller: &Caller, id: &str, target: Target) {
     let mut g = caller.site.data.lock();
     if let Some(i) = g.image.images.get_mut(id) {
-        if i.status == ImageStatus::Saving && i.ready_at.is_none() {
+        if i.status == target.status() && i.ready_at.is_none() {
             i.status = ImageStatus::Queued;
+            i.data = None;
+            i.digests = None;
         }
     }
 }

@@ -169,7 +169,7 @@ fn compare(a: &Image, b: &Image, keys: &[(String, bool)]) -> Ordering {
 }
 
 fn size(i: &Image) -> Option<u64> {
-    i.stored().map(|d| d.size)
+    i.shown_size()
 }
 
 /// A link to this listing with the client's parameters (the last value of each), and a
@@ -479,7 +479,7 @@ fn column_value(i: &Image, column: &str) -> Option<String> {
         "os_hash_value" => d.map(|d| d.sha512.clone()),
         "min_disk" => Some(i.min_disk.to_string()),
         "min_ram" => Some(i.min_ram.to_string()),
-        "size" => d.map(|d| d.size.to_string()),
+        "size" => i.shown_size().map(|s| s.to_string()),
         "virtual_size" => d.and(i.virtual_size).map(|v| v.to_string()),
         _ => None,
     }

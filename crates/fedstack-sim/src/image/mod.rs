@@ -5,6 +5,7 @@ mod api;
 mod common;
 mod file;
 mod format;
+mod import;
 mod list;
 mod members;
 mod model;
@@ -169,6 +170,11 @@ pub fn router() -> Router<Arc<Site>> {
                 .get(file::download)
                 .layer(DefaultBodyLimit::disable()),
         )
+        .route(
+            "/v2/images/{id}/stage",
+            put(file::stage).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/v2/images/{id}/import", post(import::import))
         .route(
             "/v2/images/{id}/tags/{tag}",
             put(api::add_tag_route).delete(api::delete_tag),

@@ -237,14 +237,18 @@ impl Image {
     /// The status as a reader sees it at `now`.
     pub fn status_at(&self, now: DateTime<Utc>) -> ImageStatus {
         match (self.status, self.ready_at) {
-            (ImageStatus::Saving, Some(t)) if t <= now => ImageStatus::Active,
+            (ImageStatus::Saving | ImageStatus::Importing, Some(t)) if t <= now => {
+                ImageStatus::Active
+            }
             (s, _) => s,
         }
     }
 
-    /// Applies a transition that has come due (saving → active).
+    /// Applies a transition that has come due (saving or importing → active).
     pub fn settle(&mut self, now: DateTime<Utc>) {
-        if let (ImageStatus::Saving, Some(t)) = (self.status, self.ready_at) {
+        if let (ImageStatus::Saving | ImageStatus::Importing, Some(t)) =
+            (self.status, self.ready_at)
+        {
             if t <= now {
                 self.status = ImageStatus::Active;
                 self.updated_at = self.updated_at.max(t);
@@ -284,11 +288,23 @@ impl Image {
         self.store(data, stored, now, ready_at);
     }
 
-    /// The stored data's digests once the image holds it (not while it is being saved).
+    /// The stored data's digests once the image holds it (not while it is being saved,
+    /// staged or imported).
     pub fn stored(&self) -> Option<&Digests> {
         match self.status {
-            ImageStatus::Queued | ImageStatus::Saving => None,
+            ImageStatus::Queued
+            | ImageStatus::Saving
+            | ImageStatus::Uploading
+            | ImageStatus::Importing => None,
             _ => self.digests.as_ref(),
+        }
+    }
+
+    /// The size Glance shows: the stored data's, or the staged data's while `uploading`.
+    pub fn shown_size(&self) -> Option<u64> {
+        match self.status {
+            ImageStatus::Uploading => self.digests.as_ref().map(|d| d.size),
+            _ => self.stored().map(|d| d.size),
         }
     }
 

@@ -1039,3 +1039,96 @@ async fn contract_for_nova_and_cinder() {
     );
     assert!(t.site.data.lock().image.delete_image(&now));
 }
+
+#[tokio::test]
+async fn interoperable_import() {
+    let t = TestSite::new().await;
+    let tok = t.demo_token.clone();
+    let id = create(
+        &t,
+        &tok,
+        json!({"name": "imp", "disk_format": "raw", "container_format": "bare"}),
+    )
+    .await;
+    let show = format!("/image/v2/images/{id}");
+    let import = format!("{show}/import");
+    let direct = json!({"method": {"name": "glance-direct"}});
+    let a = call(&t, Method::POST, &import, &tok, Some(direct.clone())).await;
+    assert_eq!(
+        message(&a),
+        "Image needs to be staged before 'glance-direct' method can be used<br /><br />\n\n\n"
+    );
+    let stage = format!("{show}/stage");
+    let a = raw(&t, Method::PUT, &stage, &tok, sample_data(), OCTETS).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    let a = call(&t, Method::GET, &show, &tok, None).await;
+    assert_eq!(
+        (a.body["status"].as_str(), a.body["size"].as_u64()),
+        (Some("uploading"), Some(1024))
+    );
+    assert!(a.body["checksum"].is_null());
+    let a = call(&t, Method::POST, &import, &tok, Some(direct.clone())).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED);
+    let a = call(&t, Method::GET, &show, &tok, None).await;
+    assert_eq!(a.body["status"], "active");
+    assert_eq!(a.body["checksum"], "b2ea9f7fcea831a4a63b213f41a8855b");
+    assert_eq!(a.body["os_glance_failed_import"], "");
+    let a = call(&t, Method::POST, &import, &tok, Some(direct)).await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    let a = raw(&t, Method::PUT, &stage, &tok, sample_data(), OCTETS).await;
+    assert_eq!(
+        message(&a),
+        "Image status transition from active to uploading is not allowed<br /><br />\n\n\n"
+    );
+
+    let copy = json!({"method": {"name": "copy-image"}, "stores": ["fs"]});
+    let a = call(&t, Method::POST, &import, &tok, Some(copy.clone())).await;
+    assert_eq!(
+        message(&a),
+        "You are not authorized to complete copy_image action.<br /><br />\n\n\n"
+    );
+    let admin = t.admin_token.clone();
+    let a = call(&t, Method::POST, &import, &admin, Some(copy)).await;
+    assert_eq!(
+        message(&a),
+        "Image is already present at store 'fs'<br /><br />\n\n\n"
+    );
+
+    let other = create(
+        &t,
+        &tok,
+        json!({"name": "web", "disk_format": "raw", "container_format": "bare"}),
+    )
+    .await;
+    let web = json!({"method": {"name": "web-download", "uri": "https://example.com/disk.img"}});
+    let path = format!("/image/v2/images/{other}/import");
+    let a = call(&t, Method::POST, &path, &tok, Some(web)).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED);
+    let a = call(
+        &t,
+        Method::GET,
+        &format!("/image/v2/images/{other}"),
+        &tok,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            a.body["status"].as_str(),
+            a.body["os_glance_failed_import"].as_str()
+        ),
+        (Some("queued"), Some("fs"))
+    );
+    let a = call(
+        &t,
+        Method::POST,
+        &path,
+        &tok,
+        Some(json!({"method": {"name": "teleport"}})),
+    )
+    .await;
+    assert_eq!(
+        message(&a),
+        "Unknown import method name 'teleport'.<br /><br />\n\n\n"
+    );
+}

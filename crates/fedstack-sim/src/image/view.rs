@@ -16,7 +16,7 @@ pub fn image(i: &Image) -> Value {
         "disk_format": i.disk_format,
         "container_format": i.container_format,
         "visibility": i.visibility.as_str(),
-        "size": digests.map(|d| d.size),
+        "size": i.shown_size(),
         "virtual_size": digests.and(i.virtual_size),
         "status": i.status.as_str(),
         "checksum": digests.map(|d| d.md5.as_str()),
