@@ -94,20 +94,14 @@ fn nova_volume_not_found(volume_id: &str) -> ApiError {
 }
 
 impl VolumeData {
-    /// Cinder's `__DEFAULT__` type and the devstack-style `lvmdriver-1` backend type.
+    /// Cinder's `__DEFAULT__` volume type (the only one of a fresh Cinder; admins add more).
     pub fn bootstrap(_b: &Bootstrap, spec: &SiteSpec) -> Self {
-        let now = Utc::now();
         let mut d = VolumeData {
             service_uuid: new_uuid(),
             backend_host: format!("{}@lvmdriver-1#lvmdriver-1", spec.name.to_lowercase()),
             ..Default::default()
         };
-        d.default_type_id = d.add_type(DEFAULT_TYPE, Some("Default Volume Type"), now);
-        let lvm = d.add_type("lvmdriver-1", None, now);
-        if let Some(t) = d.types.get_mut(&lvm) {
-            t.extra_specs
-                .insert("volume_backend_name".into(), "lvmdriver-1".into());
-        }
+        d.default_type_id = d.add_type(DEFAULT_TYPE, Some("Default Volume Type"), Utc::now());
         d
     }
 

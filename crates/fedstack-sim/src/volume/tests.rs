@@ -752,14 +752,6 @@ async fn limits_and_quotas_match_samples() {
     let a = c.get(&format!("/os-quota-sets/{pid}")).await;
     let want = sample("043-os-quota-sets-show");
     let mut got = a.body.clone();
-    for k in [
-        "volumes_lvmdriver-1",
-        "gigabytes_lvmdriver-1",
-        "snapshots_lvmdriver-1",
-    ] {
-        assert_eq!(got["quota_set"][k], -1);
-        got["quota_set"].as_object_mut().map(|o| o.remove(k));
-    }
     got["quota_set"]["id"] = want["quota_set"]["id"].clone();
     assert_eq!(got, want);
     let a = c.get(&format!("/os-quota-sets/{pid}?usage=True")).await;
@@ -1004,15 +996,7 @@ async fn types_and_availability_zones() {
         .expect("default type");
     same_keys(&sample("006-types-list")["volume_types"][0], default);
     assert_eq!(default["description"], "Default Volume Type");
-    let lvm = types
-        .iter()
-        .find(|t| t["name"] == "lvmdriver-1")
-        .expect("lvm");
-    assert_eq!(
-        lvm["extra_specs"],
-        json!({}),
-        "backend name hidden from members"
-    );
+    assert_eq!(types.len(), 1, "a fresh Cinder has only __DEFAULT__");
     let tid = default["id"].as_str().expect("id").to_string();
     let a = c.get(&format!("/types/{tid}")).await;
     same_keys(
@@ -1040,6 +1024,12 @@ async fn types_and_availability_zones() {
         .post("/types", json!({"volume_type": {"name": "gold"}}))
         .await;
     assert_eq!(a.status, StatusCode::CONFLICT);
+    let a = c.get(&format!("/types/{gold}")).await;
+    assert_eq!(
+        a.body["volume_type"]["extra_specs"],
+        json!({}),
+        "backend name hidden from members"
+    );
     let vol = c
         .create_volume(json!({"size": 1, "volume_type": "gold"}))
         .await;
