@@ -109,6 +109,9 @@ pub struct AddressPair {
     pub mac_address: String,
 }
 
+/// A port's `binding:profile` (`None` when empty, which most ports are).
+pub type Profile = Option<Box<Map<String, Value>>>;
+
 /// A port.
 #[derive(Debug, Clone)]
 pub struct Port {
@@ -125,8 +128,8 @@ pub struct Port {
     pub port_security_enabled: bool,
     pub allowed_address_pairs: Vec<AddressPair>,
     pub host: String,
-    pub vnic_type: String,
-    pub profile: Map<String, Value>,
+    pub vnic_type: &'static str,
+    pub profile: Profile,
     /// Created by Nova for a server (deleted with it), as opposed to handed to Nova.
     pub created_for_server: bool,
     pub std: Std,

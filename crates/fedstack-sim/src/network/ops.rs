@@ -4,13 +4,13 @@
 
 use super::ipam::{self, default_pools, eui64, from_int, host_bounds, to_int, Ipam};
 use super::model::{
-    mac_string, AddressPair, FixedIp, Network, Port, Resource, SecurityGroup, SgRule, Std, Subnet,
+    mac_string, AddressPair, FixedIp, Network, Port, Profile, Resource, SecurityGroup, SgRule, Std,
+    Subnet,
 };
 use super::{new_id, NetworkData};
 use fedstack_api_types::{ApiError, Service};
 use ipnet::IpNet;
 use rand::Rng;
-use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -837,8 +837,8 @@ pub struct NewPort {
     /// `None`: the network's setting.
     pub port_security_enabled: Option<bool>,
     pub allowed_address_pairs: Vec<AddressPair>,
-    pub vnic_type: String,
-    pub profile: Map<String, Value>,
+    pub vnic_type: &'static str,
+    pub profile: Profile,
     pub tags: Vec<String>,
     pub created_for_server: bool,
 }
@@ -860,8 +860,8 @@ impl NewPort {
             security_groups: None,
             port_security_enabled: None,
             allowed_address_pairs: vec![],
-            vnic_type: "normal".to_string(),
-            profile: Map::new(),
+            vnic_type: "normal",
+            profile: None,
             tags: vec![],
             created_for_server: false,
         }

@@ -6,13 +6,13 @@ use super::{
     collection_url, created, networks, no_content, ok, policy_denied, shown, Caller, Pairs, Res,
 };
 use crate::ctx::{Ctx, OsJson};
-use crate::network::model::{parse_mac, AddressPair, FixedIp, Port};
+use crate::network::model::{parse_mac, AddressPair, FixedIp, Port, Profile};
 use crate::network::ops::{neutron_error, IpRequest, NewPort, PortError};
 use crate::network::NetworkData;
 use axum::extract::{Path, Query};
 use fedstack_api_types::{time, ApiError};
 use ipnet::IpNet;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// Every attribute of a port.
 pub const ATTRS: &[&str] = &[
@@ -119,7 +119,7 @@ pub fn view(p: &Port, admin: bool) -> Value {
     });
     if admin {
         let bound = !p.host.is_empty();
-        v["binding:profile"] = Value::Object(p.profile.clone());
+        v["binding:profile"] = Value::Object(p.profile.as_deref().cloned().unwrap_or_default());
         v["binding:host_id"] = json!(p.host);
         v["binding:vif_type"] = json!(if bound { "ovs" } else { "unbound" });
         v["binding:vif_details"] = if bound {
@@ -248,20 +248,30 @@ fn parse_pairs(a: &Attrs, mac: Option<&str>) -> Result<Option<Vec<AddressPair>>,
         .map(Some)
 }
 
-fn parse_vnic(a: &Attrs) -> Result<Option<String>, ApiError> {
+fn parse_vnic(a: &Attrs) -> Result<Option<&'static str>, ApiError> {
     match a.string("binding:vnic_type")? {
-        Some(v) if !VNIC_TYPES.contains(&v.as_str()) => Err(invalid_attr(
-            "binding:vnic_type",
-            format!("'{v}' is not in {VNIC_TYPES:?}").replace('"', "'"),
-        )),
-        other => Ok(other),
+        None => Ok(None),
+        Some(v) => VNIC_TYPES
+            .iter()
+            .find(|t| **t == v)
+            .copied()
+            .map(Some)
+            .ok_or_else(|| {
+                invalid_attr(
+                    "binding:vnic_type",
+                    format!("'{v}' is not in {VNIC_TYPES:?}").replace('"', "'"),
+                )
+            }),
     }
 }
 
-fn parse_profile(a: &Attrs) -> Result<Option<Map<String, Value>>, ApiError> {
+/// `binding:profile`: `Some(None)` when set to `{}` or `null`.
+fn parse_profile(a: &Attrs) -> Result<Option<Profile>, ApiError> {
     match a.raw("binding:profile") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => Ok(Some(m.clone())),
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::Object(m)) if m.is_empty() => Ok(Some(None)),
+        Some(Value::Object(m)) => Ok(Some(Some(Box::new(m.clone())))),
         Some(v) => Err(invalid_attr(
             "binding:profile",
             format!("'{}' is not a dictionary", py(v)),
@@ -346,7 +356,7 @@ fn parse_new(a: &Attrs, c: &Caller, network_id: &str) -> Result<NewPort, ApiErro
     p.security_groups = a.strings("security_groups")?;
     p.port_security_enabled = a.boolean("port_security_enabled")?;
     p.vnic_type = parse_vnic(a)?.unwrap_or(p.vnic_type);
-    p.profile = parse_profile(a)?.unwrap_or_default();
+    p.profile = parse_profile(a)?.flatten();
     p.tags = a.strings("tags")?.unwrap_or_default();
     if let Some(m) = a.string("mac_address")? {
         p.mac = Some(parse_mac(&m).ok_or_else(|| {
