@@ -117,6 +117,11 @@ impl Quotas {
             .add(delta);
     }
 
+    /// Gigabytes allocated over all projects (volumes and snapshots).
+    pub fn total_gigabytes(&self) -> i64 {
+        self.usage.values().map(|u| u.total.gigabytes).sum()
+    }
+
     /// True when any project has volumes or snapshots of a type.
     pub fn type_in_use(&self, type_id: &str) -> bool {
         self.usage.values().any(|u| {

@@ -1103,3 +1103,28 @@ async fn admin_actions_need_admin() {
         .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn services_and_pools_for_admins() {
+    let t = TestSite::new().await;
+    let a = demo(&t).get("/os-services").await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let adm = admin(&t);
+    let a = adm.get("/os-services").await;
+    let binaries: Vec<&str> = a.body["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .filter_map(|s| s["binary"].as_str())
+        .collect();
+    assert_eq!(binaries, ["cinder-scheduler", "cinder-volume"]);
+    assert_eq!(a.body["services"][1]["state"], "up");
+    let a = adm.get("/os-services?binary=cinder-volume").await;
+    assert_eq!(a.body["services"].as_array().map(Vec::len), Some(1));
+    demo(&t).create_volume(json!({"size": 3})).await;
+    let a = adm.get("/scheduler-stats/get_pools?detail=true").await;
+    assert_eq!(
+        a.body["pools"][0]["capabilities"]["allocated_capacity_gb"],
+        3
+    );
+}

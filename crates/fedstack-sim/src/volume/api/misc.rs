@@ -6,12 +6,14 @@ use crate::ctx::OsJson;
 use crate::site::Site;
 use crate::volume::quota::{Usage, DEFAULTS, PER_TYPE};
 use crate::volume::schema::{bad, field_error, DB_MAX_INT};
+use crate::volume::views::db_time;
 use crate::volume::{VolumeData, AVAILABILITY_ZONE};
 use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use chrono::Utc;
 use fedstack_api_types::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -27,6 +29,8 @@ pub fn routes() -> Router<Arc<Site>> {
             get(quota_show).put(quota_update).delete(quota_delete),
         )
         .route("/os-quota-sets/{target}/defaults", get(quota_defaults))
+        .route("/os-services", get(services))
+        .route("/scheduler-stats/get_pools", get(pools))
 }
 
 #[derive(Deserialize)]
@@ -42,6 +46,75 @@ async fn availability_zones(_req: Req) -> Res {
             {"zoneName": AVAILABILITY_ZONE, "zoneState": {"available": true}}
         ]}),
     ))
+}
+
+/// `GET /os-services` (admin): the scheduler and the one volume backend, both up.
+async fn services(req: Req, RawQuery(q): RawQuery) -> Res {
+    req.require_admin("volume_extension:services:index")?;
+    let p = Params::parse(q.as_deref());
+    let g = req.ctx.site.data.lock();
+    let d = &g.volume;
+    let updated = db_time(Utc::now());
+    let backend = d.backend_host.split('#').next().unwrap_or_default();
+    let scheduler_host = backend.split('@').next().unwrap_or_default();
+    let list: Vec<Value> = [
+        ("cinder-scheduler", scheduler_host),
+        ("cinder-volume", backend),
+    ]
+    .into_iter()
+    .filter(|(b, h)| {
+        p.get("binary").is_none_or(|x| x == *b) && p.get("host").is_none_or(|x| x == *h)
+    })
+    .map(|(binary, host)| {
+        let mut s = json!({
+            "binary": binary, "host": host, "zone": AVAILABILITY_ZONE,
+            "status": "enabled", "state": "up", "updated_at": updated,
+        });
+        if binary == "cinder-volume" && req.at_least(49) {
+            s["backend_state"] = json!("up");
+        }
+        if req.at_least(7) {
+            s["cluster"] = Value::Null;
+        }
+        s["disabled_reason"] = Value::Null;
+        if binary == "cinder-volume" {
+            s["replication_status"] = json!("disabled");
+            s["active_backend_id"] = Value::Null;
+            s["frozen"] = json!(false);
+        }
+        s
+    })
+    .collect();
+    Ok(json_response(StatusCode::OK, json!({ "services": list })))
+}
+
+/// `GET /scheduler-stats/get_pools[?detail=true]` (admin): the backend's single pool.
+async fn pools(req: Req, RawQuery(q): RawQuery) -> Res {
+    req.require_admin("scheduler_extension:scheduler_stats:get_pools")?;
+    let detail = Params::parse(q.as_deref()).flag("detail");
+    let g = req.ctx.site.data.lock();
+    let d = &g.volume;
+    let mut pool = json!({"name": d.backend_host});
+    if detail {
+        let allocated: i64 = d.quotas.total_gigabytes();
+        pool["capabilities"] = json!({
+            "pool_name": "lvmdriver-1",
+            "volume_backend_name": "lvmdriver-1",
+            "vendor_name": "Open Source",
+            "driver_version": "3.0.0",
+            "storage_protocol": "iSCSI",
+            "total_capacity_gb": 1000.0,
+            "free_capacity_gb": (1000 - allocated).max(0) as f64,
+            "allocated_capacity_gb": allocated,
+            "reserved_percentage": 0,
+            "thin_provisioning_support": true,
+            "thick_provisioning_support": false,
+            "multiattach": true,
+            "backend_state": "up",
+            "timestamp": db_time(Utc::now()),
+        });
+    }
+    Ok(json_response(StatusCode::OK, json!({ "pools": [pool] })))
 }
 
 /// `GET /limits` (an admin may name another project with `project_id` from 3.39).
