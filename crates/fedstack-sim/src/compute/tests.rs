@@ -932,3 +932,124 @@ async fn anti_affinity_and_evacuation() {
     assert_ne!(a.body["server"]["OS-EXT-SRV-ATTR:host"], host.as_str());
     assert_eq!(a.body["server"]["status"], "ACTIVE");
 }
+
+async fn create_volume(t: &TestSite) -> String {
+    let project = t
+        .site
+        .data
+        .lock()
+        .identity
+        .project_by_name("demo")
+        .unwrap()
+        .id
+        .clone();
+    let a = t
+        .call(
+            Method::POST,
+            &format!("/volume/v3/{project}/volumes"),
+            Some(&t.demo_token.clone()),
+            &[],
+            Some(json!({"volume": {"size": 1, "name": "v"}})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    a.body["volume"]["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn volume_attachments_per_microversion() {
+    let t = TestSite::new().await;
+    let id = boot(&t, "vm", json!({})).await;
+    let vol = create_volume(&t).await;
+    let path = format!("/servers/{id}/os-volume_attachments");
+    let body = json!({"volumeAttachment": {"volumeId": vol}});
+    let a = call(&t, Method::POST, &path, None, Some(body.clone())).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    same_keys(
+        &sample("116-servers-os-volume_attachments-create-mv2.1")["volumeAttachment"],
+        &a.body["volumeAttachment"],
+    );
+    assert_eq!(a.body["volumeAttachment"]["device"], "/dev/sdb");
+    let a = get(&t, &path, Some("2.100")).await;
+    same_keys(
+        &sample("121-servers-os-volume_attachments-list-mv2.100")["volumeAttachments"][0],
+        &a.body["volumeAttachments"][0],
+    );
+    let a = get(&t, &format!("{path}/{vol}"), None).await;
+    same_keys(
+        &sample("118-servers-os-volume_attachments-show-mv2.1")["volumeAttachment"],
+        &a.body["volumeAttachment"],
+    );
+    let a = get(&t, &format!("/servers/{id}"), Some("2.103")).await;
+    same_keys(
+        &sample("128-servers-show-with-volume-mv2.103")["server"]
+            ["os-extended-volumes:volumes_attached"][0],
+        &a.body["server"]["os-extended-volumes:volumes_attached"][0],
+    );
+    let a = call(&t, Method::POST, &path, None, Some(body)).await;
+    assert_eq!(
+        err_message(&a, "badRequest"),
+        format!("Invalid volume: volume {vol} is already attached to instances: {id}")
+    );
+    let a = call(
+        &t,
+        Method::DELETE,
+        &format!("{path}/{vol}"),
+        Some("2.103"),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED);
+    let a = get(&t, &path, None).await;
+    assert_eq!(
+        a.body,
+        sample("044-servers-os-volume_attachments-list-empty")
+    );
+    let unknown = "b908dccb-1926-4c6e-80c0-996fce7faf0d";
+    let a = call(&t, Method::DELETE, &format!("{path}/{unknown}"), None, None).await;
+    assert_eq!(
+        a.body,
+        sample("131-servers-os-volume_attachments-delete-not-attached")
+    );
+    let a = call(
+        &t,
+        Method::POST,
+        &path,
+        Some("2.103"),
+        Some(json!({"volumeAttachment": {"volumeId": vol}})),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED);
+    assert!(a.raw.is_empty());
+}
+
+#[tokio::test]
+async fn boot_from_volume_uses_the_volume_bytes() {
+    let t = TestSite::new().await;
+    let image = image_id(&t).await;
+    let bdm = json!([{"boot_index": 0, "uuid": image, "source_type": "image",
+                      "destination_type": "volume", "volume_size": 1, "delete_on_termination": true}]);
+    let id = boot(
+        &t,
+        "bfv",
+        json!({"imageRef": "", "block_device_mapping_v2": bdm}),
+    )
+    .await;
+    let a = get(&t, &format!("/servers/{id}"), Some("2.3")).await;
+    assert_eq!(a.body["server"]["status"], "ACTIVE", "{}", a.body);
+    assert_eq!(a.body["server"]["image"], "");
+    let attached = &a.body["server"]["os-extended-volumes:volumes_attached"][0];
+    assert_eq!(attached["delete_on_termination"], true);
+    let vol = attached["id"].as_str().unwrap().to_string();
+    {
+        let g = t.site.data.lock();
+        let cirros = g.image.images[&image].data.clone().unwrap();
+        assert_eq!(g.compute.disk(&id).unwrap(), cirros);
+        assert!(g.volume.volume_data(&vol).is_some());
+    }
+    call(&t, Method::DELETE, &format!("/servers/{id}"), None, None).await;
+    assert!(
+        t.site.data.lock().volume.volume_data(&vol).is_none(),
+        "delete_on_termination"
+    );
+}
