@@ -18,6 +18,7 @@ pub enum VolumeStatus {
     Extending,
     Uploading,
     Downloading,
+    Retyping,
     Maintenance,
     Error,
     ErrorDeleting,
@@ -27,7 +28,7 @@ pub enum VolumeStatus {
 }
 
 impl VolumeStatus {
-    const ALL: [VolumeStatus; 16] = [
+    const ALL: [VolumeStatus; 17] = [
         Self::Creating,
         Self::Available,
         Self::Reserved,
@@ -38,6 +39,7 @@ impl VolumeStatus {
         Self::Extending,
         Self::Uploading,
         Self::Downloading,
+        Self::Retyping,
         Self::Maintenance,
         Self::Error,
         Self::ErrorDeleting,
@@ -59,6 +61,7 @@ impl VolumeStatus {
             Self::Extending => "extending",
             Self::Uploading => "uploading",
             Self::Downloading => "downloading",
+            Self::Retyping => "retyping",
             Self::Maintenance => "maintenance",
             Self::Error => "error",
             Self::ErrorDeleting => "error_deleting",

@@ -393,6 +393,31 @@ impl VolumeData {
             .map_err(|e| e.for_service(Service::Volume))
     }
 
+    /// `os-retype`: the volume takes the new type (`retyping` until `clock.ready_at`).
+    pub fn retype_volume(
+        &mut self,
+        c: &Caller,
+        id: &str,
+        new_type: &str,
+        clock: Clock,
+    ) -> Result<(), ApiError> {
+        let type_id = self.type_by_name_or_id(new_type)?.id.clone();
+        let v = self.visible_volume(c, id)?;
+        let movable = matches!(v.status, VolumeStatus::Available | VolumeStatus::InUse);
+        if !movable || v.type_id == type_id {
+            return Err(bad("Invalid volume: Retype needs volume to be in available or in-use state, not be part of an active migration or a consistency group, requested type has to be different that the one from the volume, and for in-use volumes front-end qos specs cannot change."));
+        }
+        let (project, old, size, back) =
+            (v.project_id.clone(), v.type_id.clone(), v.size, v.status);
+        self.quotas.move_type(&project, &old, &type_id, size as i64);
+        if let Some(v) = self.volumes.get_mut(id) {
+            v.type_id = type_id;
+            v.set_status(VolumeStatus::Retyping, clock.now);
+        }
+        self.schedule_volume(id, clock.ready_at, Outcome::Status(back));
+        Ok(())
+    }
+
     /// Admin `os-reset_status`: sets the status (and with `attach_status: detached`, drops
     /// the attachments).
     pub fn reset_volume_status(

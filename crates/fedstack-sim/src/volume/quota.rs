@@ -117,6 +117,22 @@ impl Quotas {
             .add(delta);
     }
 
+    /// Moves a volume's per-type usage from one type to another (retype).
+    pub fn move_type(&mut self, project: &str, from: &str, to: &str, size: i64) {
+        let u = self.usage.entry(project.to_string()).or_default();
+        let moved = Counts {
+            volumes: 1,
+            gigabytes: size,
+            snapshots: 0,
+        };
+        u.per_type.entry(from.to_string()).or_default().add(Counts {
+            volumes: -1,
+            gigabytes: -size,
+            snapshots: 0,
+        });
+        u.per_type.entry(to.to_string()).or_default().add(moved);
+    }
+
     /// Gigabytes allocated over all projects (volumes and snapshots).
     pub fn total_gigabytes(&self) -> i64 {
         self.usage.values().map(|u| u.total.gigabytes).sum()

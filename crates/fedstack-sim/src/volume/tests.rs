@@ -1128,3 +1128,47 @@ async fn services_and_pools_for_admins() {
         3
     );
 }
+
+#[tokio::test]
+async fn retype_and_unknown_routes() {
+    let t = TestSite::new().await;
+    let c = demo(&t);
+    let adm = admin(&t);
+    adm.post("/types", json!({"volume_type": {"name": "gold"}}))
+        .await;
+    let id = c.create_volume(json!({"size": 2})).await;
+    let action = format!("/volumes/{id}/action");
+    let a = c
+        .post(&action, json!({"os-retype": {"new_type": "__DEFAULT__"}}))
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "same type");
+    let a = c
+        .post(
+            &action,
+            json!({"os-retype": {"new_type": "gold", "migration_policy": "never"}}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    let a = c.get(&format!("/volumes/{id}")).await;
+    assert_eq!(a.body["volume"]["volume_type"], "gold");
+    assert_eq!(a.body["volume"]["status"], "available");
+    let a = c
+        .get(&format!("/os-quota-sets/{}?usage=True", c.project))
+        .await;
+    assert_eq!(a.body["quota_set"]["gigabytes_gold"]["in_use"], 2);
+    assert_eq!(a.body["quota_set"]["gigabytes___DEFAULT__"]["in_use"], 0);
+    let a = c.get("/backups").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        a.body["itemNotFound"]["message"],
+        "The resource could not be found."
+    );
+    let a = c
+        .call(Method::PATCH, &format!("/volumes/{id}"), None, None)
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    let a = t
+        .call(Method::GET, "/volume/v3/backups", None, &[], None)
+        .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+}

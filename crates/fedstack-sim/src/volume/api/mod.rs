@@ -41,6 +41,8 @@ pub fn router() -> Router<Arc<Site>> {
         .route("/v3/", get(version_v3))
         .nest("/v3/{project_id}", api.clone())
         .nest("/v3", api)
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn(volume_microversion));
     Router::new()
         .route("/", get(versions))
@@ -201,6 +203,11 @@ async fn version_v3(req: Req) -> Res {
         StatusCode::OK,
         json!({"versions": [version_doc(&site)]}),
     ))
+}
+
+/// Cinder's answer (after authentication) for a path or method it has no route for.
+async fn unknown_route(_authenticated: Req) -> Res {
+    Err(version_not_found())
 }
 
 /// keystonemiddleware answers 401 before Cinder negotiates a microversion: no version headers.

@@ -57,6 +57,7 @@ pub async fn action(req: Req, Path(p): Path<VolumePath>, OsJson(body): OsJson) -
         "os-attach" => attach(&req, id, &args),
         "os-detach" => detach(&req, id, &args),
         "os-force_delete" => force_delete(&req, id),
+        "os-retype" => retype(&req, id, &args),
         "os-update_readonly_flag" => readonly(&req, id, &args),
         "os-reserve" | "os-unreserve" | "os-begin_detaching" | "os-roll_detaching" => {
             simple(&req, id, &name)
@@ -202,6 +203,28 @@ fn readonly(req: &Req, id: &str, args: &Value) -> Res {
     let now = Utc::now();
     let caller = req.caller();
     with_volumes(req, now, |d| d.visible_volume(&caller, id).map(|_| ()))?;
+    Ok(accepted())
+}
+
+/// `os-retype` with `new_type` (name or ID) and an optional `migration_policy`.
+fn retype(req: &Req, id: &str, args: &Value) -> Res {
+    let o = args_object("os-retype", args)?;
+    only("os-retype", o, &["new_type", "migration_policy"])?;
+    let new_type = match required("os-retype", o, "new_type")? {
+        Value::String(s) if !s.is_empty() => s.clone(),
+        v => return Err(schema::type_error("new_type", v, "'string'")),
+    };
+    if let Some(p) = schema::opt_string(o, "migration_policy")? {
+        if p != "never" && p != "on-demand" {
+            let v = Value::String(p.clone());
+            let msg = format!("{} is not one of ['never', 'on-demand']", py_repr(&v));
+            return Err(field_error("migration_policy", &v, &msg));
+        }
+    }
+    let now = Utc::now();
+    let clock = req.clock(now);
+    let caller = req.caller();
+    with_volumes(req, now, |d| d.retype_volume(&caller, id, &new_type, clock))?;
     Ok(accepted())
 }
 
