@@ -17,7 +17,8 @@ mod views;
 
 pub use api::router;
 pub use model::{
-    Attachment, Outcome, Pending, Snapshot, SnapshotStatus, Volume, VolumeStatus, VolumeType,
+    AttachStatus, Attachment, Outcome, Pending, Snapshot, SnapshotStatus, Volume, VolumeStatus,
+    VolumeType,
 };
 
 use crate::config::SiteSpec;
@@ -295,13 +296,35 @@ impl VolumeData {
         );
     }
 
-    /// Records an attachment of a volume to a server and marks the volume `in-use`.
+    /// Records a completed attachment of a volume to a server; the volume is `in-use`.
     fn add_attachment(
         &mut self,
         volume_id: &str,
-        server_id: &str,
+        server_id: Option<&str>,
         host: Option<&str>,
         device: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> String {
+        let id = self.insert_attachment(volume_id, server_id, AttachStatus::Attached, now);
+        if let Some(a) = self.attachments.get_mut(&id) {
+            a.host = host.map(str::to_string);
+            a.device = device.map(str::to_string);
+            a.mode = Some("rw");
+            a.connected = true;
+            a.attached_at = Some(now);
+        }
+        if let Some(v) = self.volumes.get_mut(volume_id) {
+            v.set_status(VolumeStatus::InUse, now);
+        }
+        id
+    }
+
+    /// Stores an attachment record of a volume (which must exist) and links it.
+    fn insert_attachment(
+        &mut self,
+        volume_id: &str,
+        server_id: Option<&str>,
+        status: AttachStatus,
         now: DateTime<Utc>,
     ) -> String {
         let id = new_uuid();
@@ -310,31 +333,39 @@ impl VolumeData {
             return id;
         };
         v.attachments.push(id.clone());
-        v.set_status(VolumeStatus::InUse, now);
+        v.updated_at = Some(now);
         let a = Attachment {
             seq,
             id: id.clone(),
             project_id: v.project_id.clone(),
             volume_id: volume_id.into(),
-            server_id: server_id.into(),
-            host: host.map(str::to_string),
-            device: device.map(str::to_string),
-            attached_at: now,
+            server_id: server_id.map(str::to_string),
+            host: None,
+            device: None,
+            status,
+            mode: None,
+            connected: false,
+            by_nova: false,
+            attached_at: None,
         };
         self.attachments.insert(id.clone(), a);
         id
     }
 
-    /// Removes an attachment; the volume becomes `available` when nothing is attached.
+    /// Removes an attachment; the volume becomes `available` when nothing is attached
+    /// (`in-use` while other attachments remain).
     fn remove_attachment(&mut self, attachment_id: &str, now: DateTime<Utc>) {
         let Some(a) = self.attachments.remove(attachment_id) else {
             return;
         };
         if let Some(v) = self.volumes.get_mut(&a.volume_id) {
             v.attachments.retain(|x| x != attachment_id);
-            if v.attachments.is_empty() {
-                v.set_status(VolumeStatus::Available, now);
-            }
+            let status = if v.attachments.is_empty() {
+                VolumeStatus::Available
+            } else {
+                VolumeStatus::InUse
+            };
+            v.set_status(status, now);
         }
     }
 
@@ -346,7 +377,7 @@ impl VolumeData {
             .find(|a| {
                 self.attachments
                     .get(a)
-                    .is_some_and(|a| a.server_id == server_id)
+                    .is_some_and(|a| a.server_id.as_deref() == Some(server_id))
             })
             .cloned()
     }
@@ -379,7 +410,11 @@ impl VolumeData {
                 ),
             ));
         }
-        Ok(self.add_attachment(volume_id, server_id, Some(host), Some(device), now))
+        let id = self.add_attachment(volume_id, Some(server_id), Some(host), Some(device), now);
+        if let Some(a) = self.attachments.get_mut(&id) {
+            a.by_nova = true;
+        }
+        Ok(id)
     }
 
     /// Detaches a volume from a server; the volume becomes `available` once nothing is

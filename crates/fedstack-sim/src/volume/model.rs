@@ -227,17 +227,42 @@ impl Owned for Snapshot {
     }
 }
 
-/// A volume attachment (to a Nova server).
+/// How far an attachment got: reserved, connected (`attaching`), or completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachStatus {
+    Reserved,
+    Attaching,
+    Attached,
+}
+
+impl AttachStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reserved => "reserved",
+            Self::Attaching => "attaching",
+            Self::Attached => "attached",
+        }
+    }
+}
+
+/// A volume attachment (to a Nova server, or reserved through the attachments API).
 #[derive(Debug, Clone)]
 pub struct Attachment {
     pub seq: u64,
     pub id: String,
     pub project_id: String,
     pub volume_id: String,
-    pub server_id: String,
+    pub server_id: Option<String>,
     pub host: Option<String>,
     pub device: Option<String>,
-    pub attached_at: DateTime<Utc>,
+    pub status: AttachStatus,
+    /// `rw` or `ro`; `None` shows as Cinder's `"null"`.
+    pub mode: Option<&'static str>,
+    /// A connector was given: the attachment has connection info.
+    pub connected: bool,
+    /// Made by Nova: only the Compute API may remove it.
+    pub by_nova: bool,
+    pub attached_at: Option<DateTime<Utc>>,
 }
 
 impl Owned for Attachment {

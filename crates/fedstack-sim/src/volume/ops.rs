@@ -1,7 +1,9 @@
 //! What the Cinder API does to the state, with Cinder's checks and messages (errors in
 //! Cinder's envelope). Handlers parse requests; these functions decide.
 
-use super::model::{Outcome, Snapshot, SnapshotStatus, Volume, VolumeStatus, VolumeType};
+use super::model::{
+    AttachStatus, Attachment, Outcome, Snapshot, SnapshotStatus, Volume, VolumeStatus, VolumeType,
+};
 use super::quota::Counts;
 use super::schema::bad;
 use super::AVAILABILITY_ZONE;
@@ -566,7 +568,7 @@ impl VolumeData {
                 v.status.as_str()
             )));
         }
-        self.add_attachment(id, server_id.unwrap_or(""), host, Some(mountpoint), now);
+        self.add_attachment(id, server_id, host, Some(mountpoint), now);
         Ok(())
     }
 
@@ -598,7 +600,143 @@ impl VolumeData {
                 ))
             }
         };
+        if let Some(a) = self.attachments.get(&target) {
+            check_not_nova(a)?;
+        }
         self.remove_attachment(&target, now);
+        Ok(())
+    }
+
+    /// Attachments API create: reserves the volume for a server, and connects it when a
+    /// connector is given.
+    pub fn create_attachment(
+        &mut self,
+        c: &Caller,
+        volume_id: &str,
+        server_id: Option<&str>,
+        connector: Option<Connector>,
+        mode: Option<&'static str>,
+        now: DateTime<Utc>,
+    ) -> Result<String, ApiError> {
+        let v = self.visible_volume(c, volume_id)?;
+        if v.status.as_str().contains("error") {
+            return Err(bad(format!(
+                "Invalid volume: Volume attachments can not be created if the volume is in an error state. The Volume {volume_id} currently has a status of: {} ",
+                v.status.as_str()
+            )));
+        }
+        let reserved_by_same_server = server_id.is_some()
+            && matches!(v.status, VolumeStatus::InUse | VolumeStatus::Reserved)
+            && v.attachments.iter().any(|a| {
+                self.attachments
+                    .get(a)
+                    .is_some_and(|a| a.server_id.as_deref() == server_id)
+            });
+        let reservable = matches!(
+            v.status,
+            VolumeStatus::Available | VolumeStatus::Downloading
+        );
+        if !reservable && !reserved_by_same_server {
+            return Err(bad(format!(
+                "Invalid volume: Volume {volume_id} status must be available or downloading to reserve, but the current status is {}.",
+                v.status.as_str()
+            )));
+        }
+        if let Some(v) = self.volumes.get_mut(volume_id) {
+            if reservable {
+                v.set_status(VolumeStatus::Reserved, now);
+            }
+        }
+        let id = self.insert_attachment(volume_id, server_id, AttachStatus::Reserved, now);
+        if let Some(a) = self.attachments.get_mut(&id) {
+            a.mode = mode;
+        }
+        if let Some(conn) = connector {
+            self.connect_attachment(&id, conn, now);
+        }
+        Ok(id)
+    }
+
+    /// Connects an attachment: Cinder marks it attached and the volume `in-use`.
+    fn connect_attachment(&mut self, id: &str, conn: Connector, now: DateTime<Utc>) {
+        let Some(a) = self.attachments.get_mut(id) else {
+            return;
+        };
+        a.mode = a.mode.or(conn.mode).or(Some("rw"));
+        a.host = Some(conn.host);
+        a.device = Some(conn.mountpoint);
+        a.connected = true;
+        a.status = AttachStatus::Attached;
+        a.attached_at = Some(now);
+        let volume_id = a.volume_id.clone();
+        if let Some(v) = self.volumes.get_mut(&volume_id) {
+            v.set_status(VolumeStatus::InUse, now);
+        }
+    }
+
+    /// The attachment `id` if the caller may see it.
+    pub fn visible_attachment(&self, c: &Caller, id: &str) -> Result<&Attachment, ApiError> {
+        self.attachments
+            .get(id)
+            .filter(|a| c.admin || a.project_id == c.project_id)
+            .ok_or_else(|| {
+                not_found(format!(
+                    "Volume attachment could not be found with filter: attachment_id = {id}."
+                ))
+            })
+    }
+
+    /// Attachments API update: connects a reserved attachment.
+    pub fn update_attachment(
+        &mut self,
+        c: &Caller,
+        id: &str,
+        conn: Connector,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let a = self.visible_attachment(c, id)?;
+        let v = self.visible_volume(c, &a.volume_id.clone())?;
+        if v.status.as_str().contains("error") {
+            return Err(ApiError::conflict(
+                Service::Volume,
+                format!(
+                    "Volume attachments can not be updated if the volume is in an error state. The Volume {} currently has a status of: {} ",
+                    v.id,
+                    v.status.as_str()
+                ),
+            ));
+        }
+        self.connect_attachment(id, conn, now);
+        Ok(())
+    }
+
+    /// Attachments API `os-complete`: the attachment is attached, the volume `in-use`.
+    pub fn complete_attachment(
+        &mut self,
+        c: &Caller,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let volume_id = self.visible_attachment(c, id)?.volume_id.clone();
+        if let Some(a) = self.attachments.get_mut(id) {
+            a.status = AttachStatus::Attached;
+            a.attached_at = a.attached_at.or(Some(now));
+        }
+        if let Some(v) = self.volumes.get_mut(&volume_id) {
+            v.set_status(VolumeStatus::InUse, now);
+        }
+        Ok(())
+    }
+
+    /// Attachments API delete (Nova's attachments only through the Compute API).
+    pub fn delete_attachment(
+        &mut self,
+        c: &Caller,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        check_not_nova(self.visible_attachment(c, id)?)?;
+        self.remove_attachment(id, now);
         Ok(())
     }
 
@@ -716,6 +854,28 @@ impl VolumeData {
         }
         Ok(())
     }
+}
+
+/// A connector given to the attachments API: where the volume gets connected.
+#[derive(Debug, Clone, Default)]
+pub struct Connector {
+    pub host: String,
+    pub mountpoint: String,
+    pub mode: Option<&'static str>,
+}
+
+/// Cinder's 409 when a user removes an attachment Nova made.
+fn check_not_nova(a: &Attachment) -> Result<(), ApiError> {
+    if a.by_nova && a.connected {
+        return Err(ApiError::conflict(
+            Service::Volume,
+            format!(
+                "ConflictNovaUsingAttachment: Detach volume from instance {} using the Compute API",
+                a.server_id.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Cinder refuses metadata changes while a volume is busy.

@@ -1172,3 +1172,116 @@ async fn retype_and_unknown_routes() {
         .await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn attachments_api_reserve_connect_complete_delete() {
+    let t = TestSite::new().await;
+    let c = demo(&t);
+    let id = c.create_volume(json!({"size": 1})).await;
+    let server = "dab94797-926c-42dd-87fd-6ca88bcbf320";
+    let a = c
+        .call(
+            Method::POST,
+            "/attachments",
+            Some("3.54"),
+            Some(json!({"attachment": {"volume_uuid": id, "instance_uuid": server}})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let att = a.body["attachment"]["id"].as_str().expect("id").to_string();
+    assert_eq!(a.body["attachment"]["status"], "reserved");
+    assert_eq!(a.body["attachment"]["attach_mode"], "null");
+    assert_eq!(a.body["attachment"]["connection_info"], json!({}));
+    let v = c.get(&format!("/volumes/{id}")).await;
+    assert_eq!(v.body["volume"]["status"], "reserved");
+    assert_eq!(v.body["volume"]["attachments"], json!([]));
+    let a = c
+        .call(
+            Method::PUT,
+            &format!("/attachments/{att}"),
+            Some("3.54"),
+            Some(json!({"attachment": {"connector": {"host": "h1", "mountpoint": "/dev/vdc"}}})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    same_keys(
+        &sample("038-attachments-detail-mv3.71")["attachments"][0],
+        &a.body["attachment"],
+    );
+    let a = c
+        .call(
+            Method::POST,
+            &format!("/attachments/{att}/action"),
+            Some("3.54"),
+            Some(json!({"os-complete": null})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    let v = c.get(&format!("/volumes/{id}")).await;
+    assert_eq!(v.body["volume"]["status"], "in-use");
+    assert_eq!(v.body["volume"]["attachments"][0]["device"], "/dev/vdc");
+    let a = c
+        .call(
+            Method::DELETE,
+            &format!("/attachments/{att}"),
+            Some("3.54"),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let v = c.get(&format!("/volumes/{id}")).await;
+    assert_eq!(v.body["volume"]["status"], "available");
+    let a = c
+        .call(
+            Method::POST,
+            "/attachments",
+            Some("3.27"),
+            Some(json!({"attachment": {"volume_uuid": "not-a-uuid"}})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn nova_attachments_are_removed_only_through_nova() {
+    let t = TestSite::new().await;
+    let c = demo(&t);
+    let id = c.create_volume(json!({"size": 1})).await;
+    c.get(&format!("/volumes/{id}")).await;
+    let att = t
+        .site
+        .data
+        .lock()
+        .volume
+        .attach(&c.project, &id, "server-1", "host-1", "/dev/vdb")
+        .expect("attached");
+    let a = c
+        .call(
+            Method::DELETE,
+            &format!("/attachments/{att}"),
+            Some("3.71"),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    assert_eq!(
+        a.body["conflictingRequest"]["message"],
+        "ConflictNovaUsingAttachment: Detach volume from instance server-1 using the Compute API"
+    );
+    let a = c
+        .post(&format!("/volumes/{id}/action"), json!({"os-detach": {}}))
+        .await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    let a = c
+        .call(
+            Method::POST,
+            "/attachments",
+            Some("3.71"),
+            Some(json!({"attachment": {"volume_uuid": id}})),
+        )
+        .await;
+    assert_eq!(
+        a.body["badRequest"]["message"],
+        format!("Invalid volume: Volume {id} status must be available or downloading to reserve, but the current status is in-use.")
+    );
+}

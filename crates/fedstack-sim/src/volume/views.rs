@@ -1,7 +1,7 @@
 //! JSON views of Cinder records, per microversion and caller, as Cinder's view builders and
 //! API extensions render them.
 
-use super::model::{Attachment, Snapshot, SnapshotStatus, Volume, VolumeType};
+use super::model::{AttachStatus, Attachment, Snapshot, SnapshotStatus, Volume, VolumeType};
 use super::VolumeData;
 use chrono::{DateTime, Utc};
 use fedstack_api_types::Microversion;
@@ -124,6 +124,7 @@ impl Viewer {
         v.attachments
             .iter()
             .filter_map(|id| d.attachments.get(id))
+            .filter(|a| a.status == AttachStatus::Attached)
             .map(|a| {
                 json!({
                     "id": v.id,
@@ -132,7 +133,7 @@ impl Viewer {
                     "server_id": a.server_id,
                     "host_name": if self.admin { json!(a.host) } else { Value::Null },
                     "device": a.device,
-                    "attached_at": db_time(a.attached_at),
+                    "attached_at": a.attached_at.map(db_time),
                 })
             })
             .collect()
@@ -234,31 +235,35 @@ impl Viewer {
 pub fn attachment_summary(a: &Attachment) -> Value {
     json!({
         "id": a.id,
-        "status": "attached",
+        "status": a.status.as_str(),
         "instance": a.server_id,
         "volume_id": a.volume_id,
     })
 }
 
-/// An attachment with its connection info.
+/// An attachment with its connection info (`{}` until a connector was given).
 pub fn attachment_detail(a: &Attachment) -> Value {
     let mut m = attachment_summary(a);
+    let mode = a.mode.unwrap_or("null");
+    let connection = if a.connected {
+        json!({
+            "access_mode": mode,
+            "qos_specs": null,
+            "encrypted": false,
+            "cacheable": false,
+            "driver_volume_type": "iscsi",
+            "attachment_id": a.id,
+            "enforce_multipath": false,
+        })
+    } else {
+        json!({})
+    };
     if let Value::Object(o) = &mut m {
-        o.insert("attached_at".into(), json!(db_time(a.attached_at)));
+        let attached_at = a.attached_at.map(db_time).unwrap_or_default();
+        o.insert("attached_at".into(), json!(attached_at));
         o.insert("detached_at".into(), json!(""));
-        o.insert("attach_mode".into(), json!("rw"));
-        o.insert(
-            "connection_info".into(),
-            json!({
-                "access_mode": "rw",
-                "qos_specs": null,
-                "encrypted": false,
-                "cacheable": false,
-                "driver_volume_type": "iscsi",
-                "attachment_id": a.id,
-                "enforce_multipath": false,
-            }),
-        );
+        o.insert("attach_mode".into(), json!(mode));
+        o.insert("connection_info".into(), connection);
     }
     m
 }
