@@ -1,5 +1,7 @@
 """Session fixture: one `fedstack sim --sites 2` for the whole suite.
 
+The simulator's stderr is copied to target/e2e-sim.stderr at the end.
+
 Environment:
   FEDSTACK_BIN                 path of the fedstack binary
                                (default: <repo>/target/debug/fedstack)
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import uuid
 
 import pytest
@@ -66,6 +69,9 @@ def sim(tmp_path_factory):
         yield Sim(process, workdir)
     finally:
         status = process.stop()
+        # keep the simulator's log where CI can pick it up
+        if (REPO / "target").is_dir():
+            shutil.copyfile(process.stderr_path, REPO / "target" / "e2e-sim.stderr")
         panics = process.panics()
         if panics:
             pytest.fail(

@@ -86,12 +86,20 @@ class Versioned:
 
     def resolve(self, microversion):
         want = api_version_request.APIVersionRequest(microversion)
-        for item in self.client.schema_versions_info:
+        infos = self.client.schema_versions_info
+        for i, item in enumerate(infos):
             lo = api_version_request.APIVersionRequest(item["min"])
             hi = api_version_request.APIVersionRequest(item["max"])
             if want.matches(lo, hi):
-                module = item["schema"]
-                return getattr(module, self.attr), module.__name__
+                # Some of tempest's newer modules omit schemas that did not
+                # change (e.g. v2_100 has no tag schemas, so tempest's own
+                # update_all_tags breaks at 2.100): use the newest earlier
+                # module that has it.
+                for older in reversed(infos[: i + 1]):
+                    if hasattr(older["schema"], self.attr):
+                        module = older["schema"]
+                        return getattr(module, self.attr), module.__name__
+                break
         raise LookupError(
             f"{self.client.__name__} has no schema for microversion "
             f"{microversion}"

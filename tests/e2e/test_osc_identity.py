@@ -127,8 +127,8 @@ def test_project_user_role_flow(sim, osc, name):
             osc("CloudOne", "user", "delete", uname, json=False)
     finally:
         osc("CloudOne", "project", "delete", pname, json=False)
-    names = [p["Name"] for p in osc("CloudOne", "project", "list")]
-    assert pname not in names
+    admin = sim.api("CloudOne")
+    assert admin.get("identity", f"/projects/{project['id']}").status_code == 404
 
 
 def test_duplicate_project_is_409(admin, name):

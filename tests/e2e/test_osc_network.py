@@ -9,17 +9,17 @@ from simharness import body_of, expect, field
 
 DEMO = "CloudOne-demo"
 
-# OSC `quota show` row names for neutron's quota keys
+# OSC 10.5 `quota show --network` rows carry openstacksdk's attribute names
 OSC_NETWORK_QUOTA_NAMES = {
-    "floatingip": "floating-ips",
-    "security_group_rule": "secgroup-rules",
-    "security_group": "secgroups",
+    "floatingip": "floating_ips",
+    "security_group_rule": "security_group_rules",
+    "security_group": "security_groups",
     "network": "networks",
     "subnet": "subnets",
     "port": "ports",
     "router": "routers",
-    "rbac_policy": "rbac-policies",
-    "subnetpool": "subnetpools",
+    "rbac_policy": "rbac_policies",
+    "subnetpool": "subnet_pools",
 }
 
 
