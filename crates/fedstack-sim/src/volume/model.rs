@@ -19,6 +19,7 @@ pub enum VolumeStatus {
     Uploading,
     Downloading,
     Retyping,
+    Reverting,
     Maintenance,
     Error,
     ErrorDeleting,
@@ -28,7 +29,7 @@ pub enum VolumeStatus {
 }
 
 impl VolumeStatus {
-    const ALL: [VolumeStatus; 17] = [
+    const ALL: [VolumeStatus; 18] = [
         Self::Creating,
         Self::Available,
         Self::Reserved,
@@ -40,6 +41,7 @@ impl VolumeStatus {
         Self::Uploading,
         Self::Downloading,
         Self::Retyping,
+        Self::Reverting,
         Self::Maintenance,
         Self::Error,
         Self::ErrorDeleting,
@@ -62,6 +64,7 @@ impl VolumeStatus {
             Self::Uploading => "uploading",
             Self::Downloading => "downloading",
             Self::Retyping => "retyping",
+            Self::Reverting => "reverting",
             Self::Maintenance => "maintenance",
             Self::Error => "error",
             Self::ErrorDeleting => "error_deleting",

@@ -420,6 +420,51 @@ impl VolumeData {
         Ok(())
     }
 
+    /// `revert` (3.40): the volume takes its latest snapshot's bytes (`reverting` until
+    /// `clock.ready_at`).
+    pub fn revert_volume(
+        &mut self,
+        c: &Caller,
+        id: &str,
+        snapshot_id: Option<&str>,
+        clock: Clock,
+    ) -> Result<(), ApiError> {
+        let v = self.visible_volume(c, id)?;
+        let latest = v
+            .snapshots
+            .last()
+            .and_then(|s| self.snapshots.get(s))
+            .ok_or_else(|| bad(format!("Volume {id} doesn't have any snapshots.")))?;
+        let asked = snapshot_id.unwrap_or("None");
+        if asked != latest.id {
+            return Err(bad(format!(
+                "Specified snapshot {asked} is None or not the latest one of volume {id}."
+            )));
+        }
+        let cannot = |what: &str, kind: &str| {
+            ApiError::conflict(
+                Service::Volume,
+                format!("Invalid {kind}: Can't revert volume {id} to its latest snapshot {asked}. {what}"),
+            )
+        };
+        if v.size != latest.size {
+            return Err(bad(format!("Can't revert volume {id} to its latest snapshot {asked}. The volume size must be equal to the snapshot size.")));
+        }
+        if v.status != VolumeStatus::Available {
+            return Err(cannot("Volume's status must be 'available'.", "volume"));
+        }
+        if latest.status != SnapshotStatus::Available {
+            return Err(cannot("Snapshot's status must be 'available'.", "snapshot"));
+        }
+        let data = latest.data.clone();
+        if let Some(v) = self.volumes.get_mut(id) {
+            v.data = data;
+            v.set_status(VolumeStatus::Reverting, clock.now);
+        }
+        self.schedule_volume(id, clock.ready_at, Outcome::Status(VolumeStatus::Available));
+        Ok(())
+    }
+
     /// Admin `os-reset_status`: sets the status (and with `attach_status: detached`, drops
     /// the attachments).
     pub fn reset_volume_status(

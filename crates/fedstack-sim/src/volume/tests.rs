@@ -1285,3 +1285,39 @@ async fn nova_attachments_are_removed_only_through_nova() {
         format!("Invalid volume: Volume {id} status must be available or downloading to reserve, but the current status is in-use.")
     );
 }
+
+#[tokio::test]
+async fn revert_to_latest_snapshot_restores_its_bytes() {
+    let t = TestSite::new().await;
+    let c = demo(&t);
+    let id = c.create_volume(json!({"size": 1})).await;
+    let a = c
+        .post("/snapshots", json!({"snapshot": {"volume_id": id}}))
+        .await;
+    let sid = a.body["snapshot"]["id"].as_str().expect("id").to_string();
+    c.get(&format!("/snapshots/{sid}")).await;
+    if let Some(v) = t.site.data.lock().volume.volumes.get_mut(&id) {
+        v.data = Some(Bytes::from_static(b"written after the snapshot"));
+    }
+    let action = format!("/volumes/{id}/action");
+    let body = json!({"revert": {"snapshot_id": sid}});
+    let a = c.post(&action, body.clone()).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "revert needs 3.40");
+    let a = c
+        .call(
+            Method::POST,
+            &action,
+            Some("3.40"),
+            Some(json!({"revert": {"snapshot_id": id}})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    let a = c
+        .call(Method::POST, &action, Some("3.40"), Some(body))
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    let data = t.site.data.lock().volume.volume_data(&id);
+    assert_eq!(data.as_deref(), Some(&b""[..]));
+    let a = c.get(&format!("/volumes/{id}")).await;
+    assert_eq!(a.body["volume"]["status"], "available");
+}

@@ -2,7 +2,7 @@
 //! legacy attach / detach / reserve family.
 
 use super::volumes::VolumePath;
-use super::{json_response, Req, Res};
+use super::{json_response, version_not_found, Req, Res};
 use crate::ctx::OsJson;
 use crate::image::{NewImage, Visibility};
 use crate::site::SiteData;
@@ -58,6 +58,8 @@ pub async fn action(req: Req, Path(p): Path<VolumePath>, OsJson(body): OsJson) -
         "os-detach" => detach(&req, id, &args),
         "os-force_delete" => force_delete(&req, id),
         "os-retype" => retype(&req, id, &args),
+        "revert" if req.at_least(40) => revert(&req, id, &args),
+        "revert" => Err(version_not_found()),
         "os-update_readonly_flag" => readonly(&req, id, &args),
         "os-reserve" | "os-unreserve" | "os-begin_detaching" | "os-roll_detaching" => {
             simple(&req, id, &name)
@@ -225,6 +227,20 @@ fn retype(req: &Req, id: &str, args: &Value) -> Res {
     let clock = req.clock(now);
     let caller = req.caller();
     with_volumes(req, now, |d| d.retype_volume(&caller, id, &new_type, clock))?;
+    Ok(accepted())
+}
+
+/// `revert` (3.40) with the volume's latest `snapshot_id`.
+fn revert(req: &Req, id: &str, args: &Value) -> Res {
+    let o = args_object("revert", args)?;
+    only("revert", o, &["snapshot_id"])?;
+    let snapshot_id = schema::opt_string(o, "snapshot_id")?;
+    let now = Utc::now();
+    let clock = req.clock(now);
+    let caller = req.caller();
+    with_volumes(req, now, |d| {
+        d.revert_volume(&caller, id, snapshot_id.as_deref(), clock)
+    })?;
     Ok(accepted())
 }
 
