@@ -130,11 +130,13 @@ fn range_string(a: u128, b: u128, like: IpAddr) -> String {
     format!("{}-{}", from_int(a, like), from_int(b, like))
 }
 
-/// The gateway address a subnet gets when none is given.
-fn default_gateway(cidr: &IpNet) -> IpAddr {
+/// The gateway address a subnet gets when none is given: the first address, or for IPv6
+/// subnets announced by router advertisements the subnet-router anycast address (as the
+/// reference cloud answers for a SLAAC subnet).
+fn default_gateway(cidr: &IpNet, ra_mode: Option<&str>) -> IpAddr {
     match cidr {
-        IpNet::V4(_) => from_int(host_bounds(cidr).0, cidr.network()),
-        IpNet::V6(_) => cidr.network(),
+        IpNet::V6(_) if ra_mode.is_some() => cidr.network(),
+        _ => from_int(to_int(cidr.network()) + 1, cidr.network()),
     }
 }
 
@@ -230,7 +232,7 @@ impl NetworkData {
             ));
         }
         let gateway = match s.gateway {
-            GatewayChoice::Default => Some(default_gateway(&s.cidr)),
+            GatewayChoice::Default => Some(default_gateway(&s.cidr, s.ipv6_ra_mode.as_deref())),
             GatewayChoice::Disabled => None,
             GatewayChoice::Ip(ip) => Some(ip),
         };

@@ -403,6 +403,25 @@ async fn subnets_with_ipam() {
     ] {
         assert_eq!(a.body["subnet"][k], want["subnet"][k], "{k}");
     }
+    let plain = api
+        .post(
+            "/subnets",
+            json!({"subnet": {"network_id": net, "ip_version": 6, "cidr": "fd00:1::/64"}}),
+        )
+        .await;
+    assert_eq!(
+        plain.body["subnet"]["gateway_ip"], "fd00:1::1",
+        "tempest: IPv6 default gateway is the first address"
+    );
+    assert_eq!(
+        plain.body["subnet"]["allocation_pools"][0]["start"],
+        "fd00:1::2"
+    );
+    let plain_id = plain.body["subnet"]["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        api.delete(&format!("/subnets/{plain_id}")).await.status,
+        StatusCode::NO_CONTENT
+    );
     let a = api.get(&format!("/subnets?network_id={net}")).await;
     assert_eq!(a.body["subnets"].as_array().map(Vec::len), Some(2));
     let a = api
