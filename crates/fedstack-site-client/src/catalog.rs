@@ -10,15 +10,12 @@ pub struct Catalog {
     endpoints: HashMap<String, String>,
 }
 
-/// Service types that name the same API (os-service-types aliases).
-fn aliases(service: &str) -> &'static [&'static str] {
+/// Service types that name the same API (os-service-types aliases); other types stand for
+/// themselves.
+fn aliases(service: &str) -> Vec<&str> {
     match service {
-        "block-storage" => &["block-storage", "volumev3", "volume", "block-store"],
-        "compute" => &["compute"],
-        "image" => &["image"],
-        "network" => &["network"],
-        "identity" => &["identity"],
-        _ => &[],
+        "block-storage" => vec!["block-storage", "volumev3", "volume", "block-store"],
+        other => vec![other],
     }
 }
 
@@ -46,8 +43,8 @@ impl Catalog {
     /// The endpoint URL of a service, with a `%(project_id)s` / `$(project_id)s` template filled.
     pub fn endpoint(&self, service: &str, project_id: Option<&str>) -> Result<String, SiteError> {
         let url = aliases(service)
-            .iter()
-            .find_map(|t| self.endpoints.get(*t))
+            .into_iter()
+            .find_map(|t| self.endpoints.get(t))
             .ok_or_else(|| SiteError::NoEndpoint(service.to_string()))?;
         let p = project_id.unwrap_or("");
         Ok(url

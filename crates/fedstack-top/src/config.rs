@@ -1,5 +1,6 @@
 //! Configuration of a top node.
 
+use crate::placement::Weigher;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ pub struct TopConfig {
     pub sync_interval_ms: u64,
     /// Time limit of one site call, in milliseconds.
     pub site_timeout_ms: u64,
+    /// How placement ranks sites.
+    pub weigher: Weigher,
 }
 
 impl Default for TopConfig {
@@ -40,6 +43,7 @@ impl Default for TopConfig {
             health_interval_ms: 2000,
             sync_interval_ms: 1000,
             site_timeout_ms: 15000,
+            weigher: Weigher::default(),
         }
     }
 }

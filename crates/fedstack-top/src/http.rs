@@ -1,7 +1,7 @@
 //! The top's HTTP surface: the OpenStack services under devstack-like prefixes and the
 //! federation admin API under `/fed/v1`, on one port.
 
-use crate::{identity, image, sites, Top};
+use crate::{compute, identity, image, sites, Top};
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -22,6 +22,7 @@ async fn federation_service(mut req: Request, next: Next) -> Response {
 pub fn router(top: Arc<Top>) -> Router {
     let services = Router::new()
         .nest("/identity", identity::router())
+        .nest("/compute", compute::router())
         .nest("/image", image::router())
         .nest(
             "/fed/v1",

@@ -7,10 +7,14 @@
 
 pub mod auth;
 pub mod bootstrap;
+pub mod compute;
 pub mod config;
 pub mod http;
 pub mod identity;
 pub mod image;
+pub mod index;
+pub mod placement;
+pub mod register;
 pub mod secrets;
 pub mod sites;
 pub mod tenancy;
@@ -72,9 +76,12 @@ impl Top {
         locks.entry(key.to_string()).or_default().clone()
     }
 
-    /// Starts the background loops of this node (site health).
+    /// Starts the background loops of this node: site health, the index sync, image
+    /// replication and registration.
     pub fn spawn_loops(self: &Arc<Self>) {
         tokio::spawn(sites::health::run(self.clone()));
+        tokio::spawn(index::run(self.clone()));
+        image::spawn_loops(self);
     }
 
     /// The root of one service at the top, e.g. `http://127.0.0.1:8080/compute`.
@@ -86,4 +93,15 @@ impl Top {
     pub fn auth_url(&self) -> String {
         format!("{}/v3", self.service_root(Service::Identity))
     }
+}
+
+/// Serves the top's API on `listener` until `shutdown` completes.
+pub async fn serve(
+    top: Arc<Top>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, http::router(top))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -36,22 +36,36 @@ pub struct Demand<'a> {
 pub struct NoValidHost(pub String);
 
 fn fits(cap: Option<Capacity>, f: &Flavor) -> bool {
-    cap.is_none_or(|c| c.free_ram_mb >= f.ram && c.free_vcpus >= f.vcpus && c.free_disk_gb >= f.disk + f.ephemeral)
+    cap.is_none_or(|c| {
+        c.free_ram_mb >= f.ram && c.free_vcpus >= f.vcpus && c.free_disk_gb >= f.disk + f.ephemeral
+    })
 }
 
 /// Picks a site for one server.
-pub fn choose(sites: &[Arc<SiteHandle>], d: &Demand<'_>, weigher: Weigher) -> Result<Arc<SiteHandle>, NoValidHost> {
+pub fn choose(
+    sites: &[Arc<SiteHandle>],
+    d: &Demand<'_>,
+    weigher: Weigher,
+) -> Result<Arc<SiteHandle>, NoValidHost> {
     let mut candidates: Vec<&Arc<SiteHandle>> = sites.iter().filter(|s| s.schedulable()).collect();
     if candidates.is_empty() {
-        return Err(NoValidHost("no site is up and accepting new servers".into()));
+        return Err(NoValidHost(
+            "no site is up and accepting new servers".into(),
+        ));
     }
-    candidates.retain(|s| d.labels.iter().all(|(k, v)| s.record.labels.get(k) == Some(v)));
+    candidates.retain(|s| {
+        d.labels
+            .iter()
+            .all(|(k, v)| s.record.labels.get(k) == Some(v))
+    });
     candidates.retain(|s| fits(s.health().capacity, d.flavor));
     if let Some(ok) = d.image_sites {
         candidates.retain(|s| ok.iter().any(|id| id == s.id()));
     }
     if let Some((policy, members)) = d.group {
-        let holds = |s: &SiteHandle| members.get(s.id()).copied().unwrap_or(0) > 0 || d.taken.iter().any(|t| t == s.id());
+        let holds = |s: &SiteHandle| {
+            members.get(s.id()).copied().unwrap_or(0) > 0 || d.taken.iter().any(|t| t == s.id())
+        };
         match policy {
             "affinity" => {
                 let any = members.values().any(|n| *n > 0) || !d.taken.is_empty();
@@ -71,9 +85,17 @@ pub fn choose(sites: &[Arc<SiteHandle>], d: &Demand<'_>, weigher: Weigher) -> Re
         candidates.first().copied()
     } else {
         match weigher {
-            Weigher::Spread => candidates.iter().copied().max_by_key(|s| (free(s), std::cmp::Reverse(s.name().to_string()))),
-            Weigher::Pack => candidates.iter().copied().min_by_key(|s| (free(s), s.name().to_string())),
+            Weigher::Spread => candidates
+                .iter()
+                .copied()
+                .max_by_key(|s| (free(s), std::cmp::Reverse(s.name().to_string()))),
+            Weigher::Pack => candidates
+                .iter()
+                .copied()
+                .min_by_key(|s| (free(s), s.name().to_string())),
         }
     };
-    best.cloned().ok_or_else(|| NoValidHost("no site has the capacity, image and placement policy the server needs".into()))
+    best.cloned().ok_or_else(|| {
+        NoValidHost("no site has the capacity, image and placement policy the server needs".into())
+    })
 }

@@ -1,6 +1,11 @@
 //! `fedstack`: run many OpenStack clouds as one.
 
+mod osc;
+mod output;
+mod serve_cmd;
 mod sim_cmd;
+mod site_cmd;
+mod up_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -15,6 +20,12 @@ struct Cli {
 enum Command {
     /// Serve simulated OpenStack sites (Keystone, Nova, Glance, Cinder, Neutron) on 127.0.0.1.
     Sim(sim_cmd::SimArgs),
+    /// Run the top and simulated sites in one process (the embedded default).
+    Up(up_cmd::UpArgs),
+    /// Run one top node from a configuration file.
+    Serve(serve_cmd::ServeArgs),
+    /// Register and operate sites (through the top's /fed/v1 API).
+    Site(site_cmd::SiteArgs),
 }
 
 fn init_tracing() {
@@ -36,5 +47,8 @@ async fn main() -> anyhow::Result<()> {
     init_tracing();
     match Cli::parse().command {
         Command::Sim(args) => sim_cmd::run(args).await,
+        Command::Up(args) => up_cmd::run(args).await,
+        Command::Serve(args) => serve_cmd::run(args).await,
+        Command::Site(args) => site_cmd::run(args).await,
     }
 }

@@ -27,8 +27,14 @@ pub fn routes() -> Router<Arc<Top>> {
         .route("/v2.1/flavors", get(list).post(create))
         .route("/v2.1/flavors/detail", get(detail))
         .route("/v2.1/flavors/{id}", get(show).delete(delete))
-        .route("/v2.1/flavors/{id}/os-extra_specs", get(list_specs).post(add_specs))
-        .route("/v2.1/flavors/{id}/os-extra_specs/{key}", get(show_spec).put(put_spec).delete(delete_spec))
+        .route(
+            "/v2.1/flavors/{id}/os-extra_specs",
+            get(list_specs).post(add_specs),
+        )
+        .route(
+            "/v2.1/flavors/{id}/os-extra_specs/{key}",
+            get(show_spec).put(put_spec).delete(delete_spec),
+        )
         .route("/v2.1/flavors/{id}/action", post(flavor_action))
 }
 
@@ -49,27 +55,45 @@ fn view(f: &Flavor) -> FlavorView<'_> {
 }
 
 fn not_found(id: &str) -> ApiError {
-    err(StatusCode::NOT_FOUND, format!("Flavor {id} could not be found."))
+    err(
+        StatusCode::NOT_FOUND,
+        format!("Flavor {id} could not be found."),
+    )
 }
 
 async fn flavor(top: &Top, id: &str) -> Result<Flavor, ApiError> {
-    top.store.flavor(id).await.map_err(store_err)?.ok_or_else(|| not_found(id))
+    top.store
+        .flavor(id)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| not_found(id))
 }
 
 async fn visible(c: &Caller) -> Result<Vec<Flavor>, ApiError> {
     let all = c.top.store.flavors().await.map_err(store_err)?;
-    Ok(all.into_iter().filter(|f| f.is_public || c.is_admin()).collect())
+    Ok(all
+        .into_iter()
+        .filter(|f| f.is_public || c.is_admin())
+        .collect())
 }
 
 async fn list(c: Caller, Mv(mv): Mv) -> Res {
     let root = c.top.service_root(Service::Compute);
-    let items: Vec<Value> = visible(&c).await?.iter().map(|f| nova::flavor_brief(&root, &view(f), mv)).collect();
+    let items: Vec<Value> = visible(&c)
+        .await?
+        .iter()
+        .map(|f| nova::flavor_brief(&root, &view(f), mv))
+        .collect();
     Ok(Json(json!({ "flavors": items })).into_response())
 }
 
 async fn detail(c: Caller, Mv(mv): Mv) -> Res {
     let root = c.top.service_root(Service::Compute);
-    let items: Vec<Value> = visible(&c).await?.iter().map(|f| nova::flavor_detail(&root, &view(f), mv, true)).collect();
+    let items: Vec<Value> = visible(&c)
+        .await?
+        .iter()
+        .map(|f| nova::flavor_detail(&root, &view(f), mv, true))
+        .collect();
     Ok(Json(json!({ "flavors": items })).into_response())
 }
 
@@ -92,13 +116,36 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
     if !c.is_admin() {
         return Err(policy("os_compute_api:os-flavor-manage:create"));
     }
-    let f = body.get("flavor").filter(|v| v.is_object()).ok_or_else(|| err(StatusCode::BAD_REQUEST, "Invalid input for field/attribute flavor. 'flavor' is a required property"))?;
-    let name = f.get("name").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty() && n.len() <= 255).ok_or_else(|| err(StatusCode::BAD_REQUEST, "Invalid input for field/attribute name. 'name' is a required property"))?;
+    let f = body
+        .get("flavor")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| {
+            err(
+                StatusCode::BAD_REQUEST,
+                "Invalid input for field/attribute flavor. 'flavor' is a required property",
+            )
+        })?;
+    let name = f
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && n.len() <= 255)
+        .ok_or_else(|| {
+            err(
+                StatusCode::BAD_REQUEST,
+                "Invalid input for field/attribute name. 'name' is a required property",
+            )
+        })?;
     let id = match f.get("id") {
         None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
-        Some(other) => return Err(err(StatusCode::BAD_REQUEST, format!("Invalid input for field/attribute id. Value: {other}."))),
+        Some(other) => {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                format!("Invalid input for field/attribute id. Value: {other}."),
+            ))
+        }
     };
     let flavor = Flavor {
         id,
@@ -109,13 +156,24 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         ephemeral: int(f, "OS-FLV-EXT-DATA:ephemeral", 0)?,
         swap: int(f, "swap", 0)?,
         rxtx_factor: f.get("rxtx_factor").and_then(Value::as_f64).unwrap_or(1.0),
-        is_public: f.get("os-flavor-access:is_public").and_then(Value::as_bool).unwrap_or(true),
-        description: f.get("description").and_then(Value::as_str).map(String::from),
+        is_public: f
+            .get("os-flavor-access:is_public")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        description: f
+            .get("description")
+            .and_then(Value::as_str)
+            .map(String::from),
         extra_specs: BTreeMap::new(),
     };
     match c.top.store.create_flavor(&flavor).await {
         Ok(()) => {}
-        Err(StoreError::Conflict(_)) => return Err(err(StatusCode::CONFLICT, format!("Flavor with name {} already exists.", flavor.name))),
+        Err(StoreError::Conflict(_)) => {
+            return Err(err(
+                StatusCode::CONFLICT,
+                format!("Flavor with name {} already exists.", flavor.name),
+            ))
+        }
         Err(e) => return Err(store_err(e)),
     }
     Ok(Json(json!({"flavor": nova::flavor_detail(&c.top.service_root(Service::Compute), &view(&flavor), mv, true)})).into_response())
@@ -133,7 +191,10 @@ async fn delete(c: Caller, Path(id): Path<String>) -> Res {
 
 async fn flavor_action(c: Caller, Path(id): Path<String>) -> Res {
     flavor(&c.top, &id).await?;
-    Err(err(StatusCode::BAD_REQUEST, "Flavor access is not managed per project at the top: flavors are public or admin-only."))
+    Err(err(
+        StatusCode::BAD_REQUEST,
+        "Flavor access is not managed per project at the top: flavors are public or admin-only.",
+    ))
 }
 
 async fn list_specs(c: Caller, Path(id): Path<String>) -> Res {
@@ -151,7 +212,12 @@ async fn add_specs(c: Caller, Path(id): Path<String>, OsJson(body): OsJson) -> R
         let v = match v {
             Value::String(s) => s.clone(),
             Value::Number(_) | Value::Bool(_) => v.to_string(),
-            _ => return Err(err(StatusCode::BAD_REQUEST, format!("Invalid input for field/attribute {k}. It must be a string."))),
+            _ => {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    format!("Invalid input for field/attribute {k}. It must be a string."),
+                ))
+            }
         };
         f.extra_specs.insert(k.clone(), v);
     }
@@ -161,7 +227,12 @@ async fn add_specs(c: Caller, Path(id): Path<String>, OsJson(body): OsJson) -> R
 
 async fn show_spec(c: Caller, Path((id, key)): Path<(String, String)>) -> Res {
     let f = flavor(&c.top, &id).await?;
-    let v = f.extra_specs.get(&key).ok_or_else(|| err(StatusCode::NOT_FOUND, format!("Flavor {id} has no extra specs with key {key}.")))?;
+    let v = f.extra_specs.get(&key).ok_or_else(|| {
+        err(
+            StatusCode::NOT_FOUND,
+            format!("Flavor {id} has no extra specs with key {key}."),
+        )
+    })?;
     Ok(Json(json!({ key: v })).into_response())
 }
 
@@ -170,9 +241,19 @@ async fn put_spec(c: Caller, Path((id, key)): Path<(String, String)>, OsJson(bod
         return Err(policy("os_compute_api:os-flavor-extra-specs:update"));
     }
     let mut f = flavor(&c.top, &id).await?;
-    let obj = body.as_object().filter(|o| o.len() == 1).ok_or_else(|| err(StatusCode::BAD_REQUEST, "Request body contains too many items"))?;
-    let v = obj.get(&key).ok_or_else(|| err(StatusCode::BAD_REQUEST, "Request body and URI mismatch"))?;
-    let text = v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
+    let obj = body.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
+        err(
+            StatusCode::BAD_REQUEST,
+            "Request body contains too many items",
+        )
+    })?;
+    let v = obj
+        .get(&key)
+        .ok_or_else(|| err(StatusCode::BAD_REQUEST, "Request body and URI mismatch"))?;
+    let text = v
+        .as_str()
+        .map(String::from)
+        .unwrap_or_else(|| v.to_string());
     f.extra_specs.insert(key.clone(), text.clone());
     c.top.store.update_flavor(&f).await.map_err(store_err)?;
     Ok(Json(json!({ key: text })).into_response())
@@ -184,7 +265,10 @@ async fn delete_spec(c: Caller, Path((id, key)): Path<(String, String)>) -> Res 
     }
     let mut f = flavor(&c.top, &id).await?;
     if f.extra_specs.remove(&key).is_none() {
-        return Err(err(StatusCode::NOT_FOUND, format!("Flavor {id} has no extra specs with key {key}.")));
+        return Err(err(
+            StatusCode::NOT_FOUND,
+            format!("Flavor {id} has no extra specs with key {key}."),
+        ));
     }
     c.top.store.update_flavor(&f).await.map_err(store_err)?;
     Ok(StatusCode::ACCEPTED.into_response())
@@ -194,42 +278,104 @@ async fn delete_spec(c: Caller, Path((id, key)): Path<(String, String)>) -> Res 
 fn same_shape(site: &Value, f: &Flavor) -> bool {
     let n = |k: &str| site.get(k).and_then(Value::as_i64).unwrap_or(-1);
     let swap = site.get("swap").and_then(Value::as_i64).unwrap_or(0);
-    site.get("name").and_then(Value::as_str) == Some(f.name.as_str()) && n("vcpus") == f.vcpus && n("ram") == f.ram && n("disk") == f.disk && swap == f.swap && n("OS-FLV-EXT-DATA:ephemeral").max(0) == f.ephemeral
+    site.get("name").and_then(Value::as_str) == Some(f.name.as_str())
+        && n("vcpus") == f.vcpus
+        && n("ram") == f.ram
+        && n("disk") == f.disk
+        && swap == f.swap
+        && n("OS-FLV-EXT-DATA:ephemeral").max(0) == f.ephemeral
 }
 
 /// The site's flavor for a top flavor, making it (admin) on first need.
 pub async fn ensure_on_site(top: &Top, f: &Flavor, site: &SiteHandle) -> Result<String, ApiError> {
-    if let Some(id) = top.store.site_flavor(&f.id, site.id()).await.map_err(store_err)? {
+    if let Some(id) = top
+        .store
+        .site_flavor(&f.id, site.id())
+        .await
+        .map_err(store_err)?
+    {
         return Ok(id);
     }
     let lock = top.lock_for(&format!("flavor/{}/{}", f.id, site.id()));
     let _guard = lock.lock().await;
-    if let Some(id) = top.store.site_flavor(&f.id, site.id()).await.map_err(store_err)? {
+    if let Some(id) = top
+        .store
+        .site_flavor(&f.id, site.id())
+        .await
+        .map_err(store_err)?
+    {
         return Ok(id);
     }
     let fail = |e| site_error(Service::Compute, site, e);
     let mv = Microversion::new(2, 61);
-    let list = site.client.json(super::with_mv(SiteRequest::new(Method::GET, "compute", "/flavors/detail?is_public=None", Scope::Admin), mv)).await.map_err(fail)?;
-    let existing = list["flavors"].as_array().into_iter().flatten().find(|s| same_shape(s, f)).and_then(|s| s["id"].as_str()).map(String::from);
+    let list = site
+        .client
+        .json(super::with_mv(
+            SiteRequest::new(
+                Method::GET,
+                "compute",
+                "/flavors/detail?is_public=None",
+                Scope::Admin,
+            ),
+            mv,
+        ))
+        .await
+        .map_err(fail)?;
+    let existing = list["flavors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| same_shape(s, f))
+        .and_then(|s| s["id"].as_str())
+        .map(String::from);
     let site_id = match existing {
         Some(id) => id,
         None => {
-            let taken = list["flavors"].as_array().into_iter().flatten().any(|s| s["id"] == f.id.as_str() || s["name"] == f.name.as_str());
+            let taken = list["flavors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| s["id"] == f.id.as_str() || s["name"] == f.name.as_str());
             let mut body = json!({"flavor": {"name": f.name, "vcpus": f.vcpus, "ram": f.ram, "disk": f.disk, "swap": f.swap, "OS-FLV-EXT-DATA:ephemeral": f.ephemeral, "os-flavor-access:is_public": true}});
             if !taken {
                 body["flavor"]["id"] = json!(f.id);
             } else {
                 body["flavor"]["name"] = json!(super::translate::site_name(&f.name, &f.id));
             }
-            let created = site.client.json(SiteRequest::new(Method::POST, "compute", "/flavors", Scope::Admin).json(&body)).await.map_err(fail)?;
-            let id = created["flavor"]["id"].as_str().unwrap_or_default().to_string();
+            let created = site
+                .client
+                .json(
+                    SiteRequest::new(Method::POST, "compute", "/flavors", Scope::Admin).json(&body),
+                )
+                .await
+                .map_err(fail)?;
+            let id = created["flavor"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if !f.extra_specs.is_empty() {
                 let specs = json!({"extra_specs": f.extra_specs});
-                site.client.send(SiteRequest::new(Method::POST, "compute", format!("/flavors/{id}/os-extra_specs"), Scope::Admin).json(&specs)).await.map_err(fail)?.ok().map_err(fail)?;
+                site.client
+                    .send(
+                        SiteRequest::new(
+                            Method::POST,
+                            "compute",
+                            format!("/flavors/{id}/os-extra_specs"),
+                            Scope::Admin,
+                        )
+                        .json(&specs),
+                    )
+                    .await
+                    .map_err(fail)?
+                    .ok()
+                    .map_err(fail)?;
             }
             id
         }
     };
-    top.store.set_site_flavor(&f.id, site.id(), &site_id).await.map_err(store_err)?;
+    top.store
+        .set_site_flavor(&f.id, site.id(), &site_id)
+        .await
+        .map_err(store_err)?;
     Ok(site_id)
 }

@@ -32,7 +32,10 @@ const DEFAULT_LIMITS: [(&str, i64); 13] = [
 
 /// The unversioned documents (outside the microversion layer).
 pub fn version_routes() -> Router<Arc<Top>> {
-    Router::new().route("/", get(versions)).route("/v2.1", get(version)).route("/v2.1/", get(version))
+    Router::new()
+        .route("/", get(versions))
+        .route("/v2.1", get(version))
+        .route("/v2.1/", get(version))
 }
 
 pub fn routes() -> Router<Arc<Top>> {
@@ -64,14 +67,32 @@ async fn zones(c: Caller) -> Res {
 }
 
 async fn limits(c: Caller) -> Res {
-    let q = ServerQuery { project_id: Some(c.project_id().to_string()), limit: i64::MAX, ..Default::default() };
+    let q = ServerQuery {
+        project_id: Some(c.project_id().to_string()),
+        limit: i64::MAX,
+        ..Default::default()
+    };
     let rows = c.top.store.list_servers(&q).await.map_err(store_err)?;
     let (mut cores, mut ram) = (0, 0);
     for r in &rows {
-        cores += r.body.pointer("/flavor/vcpus").and_then(Value::as_i64).unwrap_or(0);
-        ram += r.body.pointer("/flavor/ram").and_then(Value::as_i64).unwrap_or(0);
+        cores += r
+            .body
+            .pointer("/flavor/vcpus")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        ram += r
+            .body
+            .pointer("/flavor/ram")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
     }
-    let groups = c.top.store.server_groups(Some(c.project_id())).await.map_err(store_err)?.len();
+    let groups = c
+        .top
+        .store
+        .server_groups(Some(c.project_id()))
+        .await
+        .map_err(store_err)?
+        .len();
     let mut absolute = serde_json::Map::new();
     for (k, v) in DEFAULT_LIMITS {
         absolute.insert(k.into(), json!(v));

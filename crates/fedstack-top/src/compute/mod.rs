@@ -11,6 +11,9 @@ pub mod render;
 pub mod servers;
 pub mod translate;
 
+#[cfg(test)]
+mod tests;
+
 use crate::auth::Caller;
 use crate::sites::SiteHandle;
 use crate::Top;
@@ -52,12 +55,18 @@ pub fn store_err(e: StoreError) -> ApiError {
 
 /// Nova's 404 for a server.
 pub fn server_not_found(id: &str) -> ApiError {
-    err(StatusCode::NOT_FOUND, format!("Instance {id} could not be found."))
+    err(
+        StatusCode::NOT_FOUND,
+        format!("Instance {id} could not be found."),
+    )
 }
 
 /// Nova's 403 for a policy failure.
 pub fn policy(rule: &str) -> ApiError {
-    err(StatusCode::FORBIDDEN, format!("Policy doesn't allow {rule} to be performed."))
+    err(
+        StatusCode::FORBIDDEN,
+        format!("Policy doesn't allow {rule} to be performed."),
+    )
 }
 
 /// `self` and `bookmark` links of a top resource (`path` like `servers/<id>`).
@@ -77,9 +86,18 @@ pub fn with_mv(req: SiteRequest, mv: Microversion) -> SiteRequest {
 /// The route of a server the caller may act on: its own project's, or any for an admin.
 /// Another project's server is "not found", as Nova says.
 pub async fn owned_route(c: &Caller, id: &str) -> Result<Route, ApiError> {
-    let route = c.top.store.route(kind::SERVER, id).await.map_err(store_err)?;
+    let route = c
+        .top
+        .store
+        .route(kind::SERVER, id)
+        .await
+        .map_err(store_err)?;
     match route {
-        Some(r) if r.state != state::DELETING && (c.is_admin() || r.project_id == c.project_id()) => Ok(r),
+        Some(r)
+            if r.state != state::DELETING && (c.is_admin() || r.project_id == c.project_id()) =>
+        {
+            Ok(r)
+        }
         _ => Err(server_not_found(id)),
     }
 }
@@ -90,7 +108,12 @@ pub fn site_for_write(top: &Top, route: &Route) -> Result<Arc<SiteHandle>, ApiEr
         .site_id
         .as_deref()
         .and_then(|id| top.sites.get(id))
-        .ok_or_else(|| err(StatusCode::CONFLICT, format!("Instance {} is not on any site.", route.top_id)))?;
+        .ok_or_else(|| {
+            err(
+                StatusCode::CONFLICT,
+                format!("Instance {} is not on any site.", route.top_id),
+            )
+        })?;
     if !site.is_up() {
         return Err(site_down(&site));
     }
@@ -101,7 +124,11 @@ pub fn site_for_write(top: &Top, route: &Route) -> Result<Arc<SiteHandle>, ApiEr
 pub fn site_down(site: &SiteHandle) -> ApiError {
     err(
         StatusCode::SERVICE_UNAVAILABLE,
-        format!("Site {} (availability zone {}) is not available; try again later.", site.name(), site.record.az),
+        format!(
+            "Site {} (availability zone {}) is not available; try again later.",
+            site.name(),
+            site.record.az
+        ),
     )
 }
 
@@ -116,7 +143,13 @@ pub fn site_answer_error(site: &SiteHandle, status: StatusCode, body: &Value) ->
         .map(String::from);
     match message {
         Some(m) if status.is_client_error() => err(status, m),
-        Some(m) => err(StatusCode::BAD_GATEWAY, format!("Site {} failed: {m}", site.name())),
-        None => err(StatusCode::BAD_GATEWAY, format!("Site {} answered {status}.", site.name())),
+        Some(m) => err(
+            StatusCode::BAD_GATEWAY,
+            format!("Site {} failed: {m}", site.name()),
+        ),
+        None => err(
+            StatusCode::BAD_GATEWAY,
+            format!("Site {} answered {status}.", site.name()),
+        ),
     }
 }

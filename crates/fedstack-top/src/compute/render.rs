@@ -42,8 +42,16 @@ const ADMIN_2_3: [&str; 7] = [
 
 /// Renders `server` (an [`INDEX_MV`] admin view in top terms) for `mv`. `flavor_link` is
 /// the flavor reference shown before 2.47: `(top flavor id, bookmark href)`.
-pub fn server(server: &Value, mv: Microversion, is_admin: bool, view: View, flavor_link: Option<(&str, String)>) -> Value {
-    let Value::Object(src) = server else { return server.clone() };
+pub fn server(
+    server: &Value,
+    mv: Microversion,
+    is_admin: bool,
+    view: View,
+    flavor_link: Option<(&str, String)>,
+) -> Value {
+    let Value::Object(src) = server else {
+        return server.clone();
+    };
     let mut v: Map<String, Value> = src.clone();
     for (field, minor) in VERSIONED {
         if !mv.at_least(2, minor) {
@@ -60,7 +68,10 @@ pub fn server(server: &Value, mv: Microversion, is_admin: bool, view: View, flav
     }
     if !mv.at_least(2, 47) {
         if let Some((id, href)) = flavor_link {
-            v.insert("flavor".into(), json!({"id": id, "links": [{"rel": "bookmark", "href": href}]}));
+            v.insert(
+                "flavor".into(),
+                json!({"id": id, "links": [{"rel": "bookmark", "href": href}]}),
+            );
         }
     }
     if !mv.at_least(2, 3) {
@@ -113,26 +124,64 @@ mod tests {
 
     #[test]
     fn old_microversions_lose_later_fields_and_get_flavor_links() {
-        let v = server(&indexed(), Microversion::new(2, 1), true, View::Show, Some(("1", "http://top/compute/flavors/1".into())));
-        for gone in ["locked", "description", "tags", "server_groups", "pinned_availability_zone", "scheduler_hints", "host_status", "OS-EXT-SRV-ATTR:hostname"] {
+        let v = server(
+            &indexed(),
+            Microversion::new(2, 1),
+            true,
+            View::Show,
+            Some(("1", "http://top/compute/flavors/1".into())),
+        );
+        for gone in [
+            "locked",
+            "description",
+            "tags",
+            "server_groups",
+            "pinned_availability_zone",
+            "scheduler_hints",
+            "host_status",
+            "OS-EXT-SRV-ATTR:hostname",
+        ] {
             assert!(v.get(gone).is_none(), "{gone} at 2.1");
         }
         assert_eq!(v["flavor"]["id"], "1");
         assert!(v["image"].get("properties").is_none());
-        assert!(v["os-extended-volumes:volumes_attached"][0].get("delete_on_termination").is_none());
-        assert_eq!(v["OS-EXT-SRV-ATTR:host"], "h1", "admins keep the 2.1 extended attributes");
+        assert!(v["os-extended-volumes:volumes_attached"][0]
+            .get("delete_on_termination")
+            .is_none());
+        assert_eq!(
+            v["OS-EXT-SRV-ATTR:host"], "h1",
+            "admins keep the 2.1 extended attributes"
+        );
     }
 
     #[test]
     fn members_lose_admin_attributes() {
-        let v = server(&indexed(), Microversion::new(2, 100), false, View::Detail, None);
+        let v = server(
+            &indexed(),
+            Microversion::new(2, 100),
+            false,
+            View::Detail,
+            None,
+        );
         assert!(v.get("OS-EXT-SRV-ATTR:host").is_none());
         assert!(v.get("host_status").is_none());
-        assert_eq!(v["OS-EXT-SRV-ATTR:hostname"], "vm", "2.90 shows the hostname to everyone");
-        assert!(v.get("server_groups").is_none(), "lists never show server_groups");
+        assert_eq!(
+            v["OS-EXT-SRV-ATTR:hostname"], "vm",
+            "2.90 shows the hostname to everyone"
+        );
+        assert!(
+            v.get("server_groups").is_none(),
+            "lists never show server_groups"
+        );
         assert!(v["fault"].get("details").is_none());
         assert_eq!(v["flavor"]["original_name"], "m1.tiny");
-        let v = server(&indexed(), Microversion::new(2, 89), false, View::Show, None);
+        let v = server(
+            &indexed(),
+            Microversion::new(2, 89),
+            false,
+            View::Show,
+            None,
+        );
         assert!(v.get("OS-EXT-SRV-ATTR:hostname").is_none());
         assert_eq!(v["tags"], json!(["a"]));
     }

@@ -3,7 +3,10 @@
 
 use super::render::{self, View, INDEX_MV};
 use super::translate::{self, Known, TOP_ID_KEY};
-use super::{err, flavors, groups, keypairs, links, owned_route, server_not_found, site_answer_error, site_for_write, store_err, with_mv, Res};
+use super::{
+    err, flavors, groups, keypairs, links, owned_route, server_not_found, site_answer_error,
+    site_for_write, store_err, with_mv, Res,
+};
 use crate::auth::Caller;
 use crate::placement::{self, Demand, NoValidHost};
 use crate::sites::SiteHandle;
@@ -19,9 +22,9 @@ use fedstack_api_types::{time, Microversion, Service};
 use fedstack_site_client::{Scope, SiteError, SiteRequest};
 use fedstack_store::flavors::Flavor;
 use fedstack_store::images::ImageRow;
+use fedstack_store::now_ms;
 use fedstack_store::routes::{kind, state, Route};
 use fedstack_store::servers::{ServerGroup, ServerQuery, ServerRow, SortKey};
-use fedstack_store::now_ms;
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -39,7 +42,13 @@ pub fn routes() -> Router<Arc<Top>> {
 
 /// Nova's jsonschema-style 400 for the create body.
 fn invalid(server: &Value, why: &str) -> fedstack_api_types::ApiError {
-    err(StatusCode::BAD_REQUEST, format!("Invalid input for field/attribute server. Value: {}. {why}", fedstack_api_types::pyrepr::repr(server)))
+    err(
+        StatusCode::BAD_REQUEST,
+        format!(
+            "Invalid input for field/attribute server. Value: {}. {why}",
+            fedstack_api_types::pyrepr::repr(server)
+        ),
+    )
 }
 
 /// The parts of a create request the top decides on; everything else is forwarded as sent.
@@ -59,33 +68,72 @@ struct CreateRequest {
 
 /// The last path segment of a reference that may be a URL.
 fn id_of_ref(r: &str) -> String {
-    r.trim_end_matches('/').rsplit('/').next().unwrap_or(r).to_string()
+    r.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(r)
+        .to_string()
 }
 
-fn count(v: Option<&Value>, server: &Value, key: &str) -> Result<Option<i64>, fedstack_api_types::ApiError> {
+fn count(
+    v: Option<&Value>,
+    server: &Value,
+    key: &str,
+) -> Result<Option<i64>, fedstack_api_types::ApiError> {
     match v {
         None => Ok(None),
         Some(Value::Number(n)) if n.as_i64().is_some_and(|x| x >= 1) => Ok(n.as_i64()),
         Some(Value::String(s)) if s.parse::<i64>().is_ok_and(|x| x >= 1) => Ok(s.parse().ok()),
-        Some(other) => Err(invalid(server, &format!("{} is not valid for {key}: it must be an integer of at least 1", fedstack_api_types::pyrepr::repr(other)))),
+        Some(other) => Err(invalid(
+            server,
+            &format!(
+                "{} is not valid for {key}: it must be an integer of at least 1",
+                fedstack_api_types::pyrepr::repr(other)
+            ),
+        )),
     }
 }
 
 impl CreateRequest {
-    fn parse(body: &Value, mv: Microversion) -> Result<CreateRequest, fedstack_api_types::ApiError> {
+    fn parse(
+        body: &Value,
+        mv: Microversion,
+    ) -> Result<CreateRequest, fedstack_api_types::ApiError> {
         let server = body.get("server").ok_or_else(|| err(StatusCode::BAD_REQUEST, format!("Invalid input for field/attribute server. Value: {}. 'server' is a required property", fedstack_api_types::pyrepr::repr(body))))?;
         let Value::Object(raw) = server else {
-            return Err(invalid(server, &format!("{} is not of type 'object'", fedstack_api_types::pyrepr::repr(server))));
+            return Err(invalid(
+                server,
+                &format!(
+                    "{} is not of type 'object'",
+                    fedstack_api_types::pyrepr::repr(server)
+                ),
+            ));
         };
         let name = match raw.get("name") {
             Some(Value::String(n)) if !n.trim().is_empty() && n.chars().count() <= 255 => n.clone(),
-            Some(other) => return Err(invalid(server, &format!("{} is not a valid server name", fedstack_api_types::pyrepr::repr(other)))),
+            Some(other) => {
+                return Err(invalid(
+                    server,
+                    &format!(
+                        "{} is not a valid server name",
+                        fedstack_api_types::pyrepr::repr(other)
+                    ),
+                ))
+            }
             None => return Err(invalid(server, "'name' is a required property")),
         };
         let flavor_ref = match raw.get("flavorRef") {
             Some(Value::String(f)) if !f.is_empty() => id_of_ref(f),
             Some(Value::Number(n)) => n.to_string(),
-            Some(other) => return Err(invalid(server, &format!("{} is not of type 'string', 'integer'", fedstack_api_types::pyrepr::repr(other)))),
+            Some(other) => {
+                return Err(invalid(
+                    server,
+                    &format!(
+                        "{} is not of type 'string', 'integer'",
+                        fedstack_api_types::pyrepr::repr(other)
+                    ),
+                ))
+            }
             None => return Err(invalid(server, "'flavorRef' is a required property")),
         };
         if mv.at_least(2, 37) && !raw.contains_key("networks") {
@@ -94,13 +142,29 @@ impl CreateRequest {
         let image_ref = match raw.get("imageRef") {
             Some(Value::String(i)) if !i.is_empty() => Some(id_of_ref(i)),
             Some(Value::String(_)) | None => None,
-            Some(other) => return Err(invalid(server, &format!("{} is not of type 'string'", fedstack_api_types::pyrepr::repr(other)))),
+            Some(other) => {
+                return Err(invalid(
+                    server,
+                    &format!(
+                        "{} is not of type 'string'",
+                        fedstack_api_types::pyrepr::repr(other)
+                    ),
+                ))
+            }
         };
-        let boots_from_volume = raw.get("block_device_mapping_v2").and_then(Value::as_array).is_some_and(|b| b.iter().any(|d| d.get("boot_index").is_some_and(|i| i == 0 || i == "0")));
+        let boots_from_volume = raw
+            .get("block_device_mapping_v2")
+            .and_then(Value::as_array)
+            .is_some_and(|b| {
+                b.iter()
+                    .any(|d| d.get("boot_index").is_some_and(|i| i == 0 || i == "0"))
+            });
         if image_ref.is_none() && !boots_from_volume {
             return Err(err(StatusCode::BAD_REQUEST, "Missing imageRef attribute"));
         }
-        let hints = body.get("os:scheduler_hints").or_else(|| body.get("OS-SCH-HNT:scheduler_hints"));
+        let hints = body
+            .get("os:scheduler_hints")
+            .or_else(|| body.get("OS-SCH-HNT:scheduler_hints"));
         let labels = hints
             .and_then(|h| h.get("fedstack_labels"))
             .and_then(|l| serde_json::from_value::<BTreeMap<String, String>>(l.clone()).ok())
@@ -108,20 +172,35 @@ impl CreateRequest {
         let min_count = count(raw.get("min_count"), server, "min_count")?.unwrap_or(1);
         let max_count = count(raw.get("max_count"), server, "max_count")?.unwrap_or(min_count);
         if max_count < min_count {
-            return Err(err(StatusCode::BAD_REQUEST, "min_count must be <= max_count"));
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "min_count must be <= max_count",
+            ));
         }
         Ok(CreateRequest {
             raw: raw.clone(),
             name,
             flavor_ref,
             image_ref,
-            az: raw.get("availability_zone").and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from),
-            key_name: raw.get("key_name").and_then(Value::as_str).map(String::from),
-            group_id: hints.and_then(|h| h.get("group")).and_then(Value::as_str).map(String::from),
+            az: raw
+                .get("availability_zone")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+            key_name: raw
+                .get("key_name")
+                .and_then(Value::as_str)
+                .map(String::from),
+            group_id: hints
+                .and_then(|h| h.get("group"))
+                .and_then(Value::as_str)
+                .map(String::from),
             labels,
             min_count,
             max_count,
-            reservation_id: raw.get("return_reservation_id").is_some_and(|v| v == true || v == "True" || v == "true"),
+            reservation_id: raw
+                .get("return_reservation_id")
+                .is_some_and(|v| v == true || v == "True" || v == "true"),
         })
     }
 }
@@ -141,7 +220,12 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         .flavor(&req.flavor_ref)
         .await
         .map_err(store_err)?
-        .ok_or_else(|| err(StatusCode::BAD_REQUEST, format!("Flavor {} could not be found.", req.flavor_ref)))?;
+        .ok_or_else(|| {
+            err(
+                StatusCode::BAD_REQUEST,
+                format!("Flavor {} could not be found.", req.flavor_ref),
+            )
+        })?;
     let image = match &req.image_ref {
         Some(id) => Some(image::image_for_boot(&top, c.project_id(), id).await?),
         None => None,
@@ -153,7 +237,16 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
     let fixed_site = match &req.az {
         Some(az) => {
             let zone = az.split(':').next().unwrap_or(az);
-            let site = top.sites.by_az(zone).filter(|s| s.record.enabled).ok_or_else(|| err(StatusCode::BAD_REQUEST, "The requested availability zone is not available"))?;
+            let site = top
+                .sites
+                .by_az(zone)
+                .filter(|s| s.record.enabled)
+                .ok_or_else(|| {
+                    err(
+                        StatusCode::BAD_REQUEST,
+                        "The requested availability zone is not available",
+                    )
+                })?;
             if !site.is_up() {
                 return Err(super::site_down(&site));
             }
@@ -161,12 +254,20 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         }
         None => None,
     };
-    let resolved = Resolved { flavor, image, group };
+    let resolved = Resolved {
+        flavor,
+        image,
+        group,
+    };
     let reservation = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let mut first: Option<Value> = None;
     let mut taken: Vec<String> = Vec::new();
     for i in 0..req.max_count {
-        let name = if req.max_count > 1 { format!("{}-{}", req.name, i + 1) } else { req.name.clone() };
+        let name = if req.max_count > 1 {
+            format!("{}-{}", req.name, i + 1)
+        } else {
+            req.name.clone()
+        };
         let site = match &fixed_site {
             Some(s) => Ok(s.clone()),
             None => choose_site(&top, &resolved, &req.labels, &taken).await,
@@ -174,7 +275,11 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         let answer = match site {
             Ok(site) => {
                 taken.push(site.id().to_string());
-                site.consume(resolved.flavor.vcpus, resolved.flavor.ram, resolved.flavor.disk);
+                site.consume(
+                    resolved.flavor.vcpus,
+                    resolved.flavor.ram,
+                    resolved.flavor.disk,
+                );
                 match create_on_site(&c, mv, &site, &req, &name, &resolved, &reservation, i).await {
                     Ok(v) => v,
                     Err(e) if i >= req.min_count => {
@@ -189,7 +294,11 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         first.get_or_insert(answer);
     }
     if req.reservation_id {
-        return Ok((StatusCode::ACCEPTED, Json(json!({"reservation_id": reservation}))).into_response());
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"reservation_id": reservation})),
+        )
+            .into_response());
     }
     let server = first.unwrap_or(Value::Null);
     let mut r = (StatusCode::ACCEPTED, Json(json!({ "server": server }))).into_response();
@@ -202,13 +311,33 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
 }
 
 /// Placement for one server of a request.
-async fn choose_site(top: &Top, r: &Resolved, labels: &BTreeMap<String, String>, taken: &[String]) -> Result<Arc<SiteHandle>, NoValidHost> {
+async fn choose_site(
+    top: &Top,
+    r: &Resolved,
+    labels: &BTreeMap<String, String>,
+    taken: &[String],
+) -> Result<Arc<SiteHandle>, NoValidHost> {
     let image_sites = match &r.image {
-        Some(i) if i.policy == "register" => Some(top.store.image_copies(&i.id).await.unwrap_or_default().into_iter().filter(|c| c.state == "active").map(|c| c.site_id).collect::<Vec<_>>()),
+        Some(i) if i.policy == "register" => Some(
+            top.store
+                .image_copies(&i.id)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|c| c.state == "active")
+                .map(|c| c.site_id)
+                .collect::<Vec<_>>(),
+        ),
         _ => None,
     };
     let members: HashMap<String, i64> = match &r.group {
-        Some(g) => top.store.group_sites(&g.id).await.unwrap_or_default().into_iter().collect(),
+        Some(g) => top
+            .store
+            .group_sites(&g.id)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         None => HashMap::new(),
     };
     let demand = Demand {
@@ -222,17 +351,32 @@ async fn choose_site(top: &Top, r: &Resolved, labels: &BTreeMap<String, String>,
 }
 
 /// The body sent to the site: the client's, with top IDs replaced by the site's.
-fn site_body(req: &CreateRequest, name: &str, top_id: &str, site_flavor: &str, site_key: Option<String>) -> Value {
+fn site_body(
+    req: &CreateRequest,
+    name: &str,
+    top_id: &str,
+    site_flavor: &str,
+    site_key: Option<String>,
+) -> Value {
     let mut s = req.raw.clone();
     s.insert("name".into(), json!(name));
     s.insert("flavorRef".into(), json!(site_flavor));
-    for k in ["availability_zone", "min_count", "max_count", "return_reservation_id"] {
+    for k in [
+        "availability_zone",
+        "min_count",
+        "max_count",
+        "return_reservation_id",
+    ] {
         s.remove(k);
     }
     if let Some(k) = site_key {
         s.insert("key_name".into(), json!(k));
     }
-    let mut meta = s.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut meta = s
+        .get("metadata")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     meta.insert(TOP_ID_KEY.into(), json!(top_id));
     s.insert("metadata".into(), Value::Object(meta));
     json!({ "server": s })
@@ -241,7 +385,16 @@ fn site_body(req: &CreateRequest, name: &str, top_id: &str, site_flavor: &str, s
 /// Creates one server on `site`: routing row first, then what the site needs (project,
 /// flavor, image, key pair, server group), then the server, then the index.
 #[allow(clippy::too_many_arguments)]
-async fn create_on_site(c: &Caller, mv: Microversion, site: &Arc<SiteHandle>, req: &CreateRequest, name: &str, r: &Resolved, reservation: &str, index: i64) -> Result<Value, fedstack_api_types::ApiError> {
+async fn create_on_site(
+    c: &Caller,
+    mv: Microversion,
+    site: &Arc<SiteHandle>,
+    req: &CreateRequest,
+    name: &str,
+    r: &Resolved,
+    reservation: &str,
+    index: i64,
+) -> Result<Value, fedstack_api_types::ApiError> {
     let top = &c.top;
     let top_id = uuid::Uuid::new_v4().to_string();
     let route = Route {
@@ -255,27 +408,59 @@ async fn create_on_site(c: &Caller, mv: Microversion, site: &Arc<SiteHandle>, re
     };
     top.store.insert_route(&route).await.map_err(store_err)?;
     let result = async {
-        let site_project = tenancy::site_project(top, site, c.project_id(), Service::Compute).await?;
+        let site_project =
+            tenancy::site_project(top, site, c.project_id(), Service::Compute).await?;
         let site_flavor = flavors::ensure_on_site(top, &r.flavor, site).await?;
-        if let Some(img) = &r.image {
-            image::ensure_on_site(top, img, site).await?;
-        }
+        let site_image = match &r.image {
+            Some(img) => Some(image::ensure_on_site(top, img, site).await?),
+            None => None,
+        };
         let site_key = match &req.key_name {
             Some(k) => Some(keypairs::ensure_on_site(c, site, &site_project, k).await?),
             None => None,
         };
         let mut body = site_body(req, name, &top_id, &site_flavor, site_key);
+        if let (Some(img), Some(site_img)) = (&r.image, &site_image) {
+            body["server"]["imageRef"] = json!(site_img);
+            if let Some(bdms) = body["server"].get_mut("block_device_mapping_v2").and_then(Value::as_array_mut) {
+                for d in bdms.iter_mut().filter(|d| d["source_type"] == "image" && d["uuid"] == img.id.as_str()) {
+                    d["uuid"] = json!(site_img);
+                }
+            }
+        }
         if let Some(g) = &r.group {
             let site_group = groups::ensure_on_site(top, g, site, &site_project).await?;
             body["os:scheduler_hints"] = json!({"group": site_group});
         }
-        let call = with_mv(SiteRequest::new(Method::POST, "compute", "/servers", Scope::Project(site_project)).json(&body), mv);
-        let resp = site.client.send(call).await.map_err(|e| site_error(Service::Compute, site, e))?;
+        let call = with_mv(
+            SiteRequest::new(
+                Method::POST,
+                "compute",
+                "/servers",
+                Scope::Project(site_project),
+            )
+            .json(&body),
+            mv,
+        );
+        let resp = site
+            .client
+            .send(call)
+            .await
+            .map_err(|e| site_error(Service::Compute, site, e))?;
         if !resp.is_success() {
             return Err(site_answer_error(site, resp.status, &resp.json()));
         }
         let answer = resp.json();
-        let site_id = answer.pointer("/server/id").and_then(Value::as_str).map(String::from).ok_or_else(|| err(StatusCode::BAD_GATEWAY, format!("Site {} answered without a server ID.", site.name())))?;
+        let site_id = answer
+            .pointer("/server/id")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .ok_or_else(|| {
+                err(
+                    StatusCode::BAD_GATEWAY,
+                    format!("Site {} answered without a server ID.", site.name()),
+                )
+            })?;
         Ok((site_id, answer))
     }
     .await;
@@ -285,16 +470,33 @@ async fn create_on_site(c: &Caller, mv: Microversion, site: &Arc<SiteHandle>, re
             // Nothing was made on the site (a failed or refused create): forget the route. A
             // timeout leaves the outcome unknown: the route stays `creating` and the index
             // sync adopts the server if it appears.
-            if e.status != StatusCode::SERVICE_UNAVAILABLE || !e.message.contains("did not answer") {
+            if e.status != StatusCode::SERVICE_UNAVAILABLE || !e.message.contains("did not answer")
+            {
                 let _ = top.store.delete_route(kind::SERVER, &top_id).await;
             }
             return Err(e);
         }
     };
-    top.store.set_route(kind::SERVER, &top_id, Some(site.id()), Some(&site_id), state::ACTIVE).await.map_err(store_err)?;
-    let route = Route { site_resource_id: Some(site_id), state: state::ACTIVE.into(), ..route };
+    top.store
+        .set_route(
+            kind::SERVER,
+            &top_id,
+            Some(site.id()),
+            Some(&site_id),
+            state::ACTIVE,
+        )
+        .await
+        .map_err(store_err)?;
+    let route = Route {
+        site_resource_id: Some(site_id),
+        state: state::ACTIVE.into(),
+        ..route
+    };
     let group = r.group.as_ref().map(|g| g.id.clone());
-    if refresh(top, &route, c.user_id(), group.clone()).await.is_err() {
+    if refresh(top, &route, c.user_id(), group.clone())
+        .await
+        .is_err()
+    {
         index_placeholder(top, c, &route, name, r, "BUILD", None).await?;
     }
     tracing::info!(server = %top_id, site = %site.name(), reservation, index, "server created");
@@ -305,22 +507,50 @@ async fn create_on_site(c: &Caller, mv: Microversion, site: &Arc<SiteHandle>, re
 }
 
 /// A server no site could take: ERROR with Nova's no-valid-host fault, kept at the top.
-async fn create_unplaced(c: &Caller, name: &str, r: &Resolved, why: &str) -> Result<Value, fedstack_api_types::ApiError> {
+async fn create_unplaced(
+    c: &Caller,
+    name: &str,
+    r: &Resolved,
+    why: &str,
+) -> Result<Value, fedstack_api_types::ApiError> {
     let top = &c.top;
     let top_id = uuid::Uuid::new_v4().to_string();
-    let route = Route { kind: kind::SERVER.into(), top_id: top_id.clone(), site_id: None, site_resource_id: None, project_id: c.project_id().to_string(), state: state::UNPLACED.into(), created_at: now_ms() };
+    let route = Route {
+        kind: kind::SERVER.into(),
+        top_id: top_id.clone(),
+        site_id: None,
+        site_resource_id: None,
+        project_id: c.project_id().to_string(),
+        state: state::UNPLACED.into(),
+        created_at: now_ms(),
+    };
     top.store.insert_route(&route).await.map_err(store_err)?;
     let fault = json!({"code": 500, "created": time::iso_z(chrono::Utc::now()), "message": "No valid host was found. There are not enough hosts available.", "details": format!("fedstack placement: {why}")});
     index_placeholder(top, c, &route, name, r, "ERROR", Some(fault)).await?;
     tracing::info!(server = %top_id, why, "no site could take the server");
-    Ok(json!({"id": top_id, "links": links(top, &format!("servers/{top_id}")), "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}]}))
+    Ok(
+        json!({"id": top_id, "links": links(top, &format!("servers/{top_id}")), "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}]}),
+    )
 }
 
 /// An index row built by the top (before the site could be read, or for an unplaced server).
-async fn index_placeholder(top: &Top, c: &Caller, route: &Route, name: &str, r: &Resolved, status: &str, fault: Option<Value>) -> Result<(), fedstack_api_types::ApiError> {
+async fn index_placeholder(
+    top: &Top,
+    c: &Caller,
+    route: &Route,
+    name: &str,
+    r: &Resolved,
+    status: &str,
+    fault: Option<Value>,
+) -> Result<(), fedstack_api_types::ApiError> {
     let now = chrono::Utc::now();
     let f = &r.flavor;
-    let az = route.site_id.as_deref().and_then(|s| top.sites.get(s)).map(|s| s.record.az.clone()).unwrap_or_default();
+    let az = route
+        .site_id
+        .as_deref()
+        .and_then(|s| top.sites.get(s))
+        .map(|s| s.record.az.clone())
+        .unwrap_or_default();
     let mut body = json!({
         "id": route.top_id, "name": name, "status": status, "tenant_id": route.project_id, "user_id": c.user_id(),
         "created": time::iso_z(now), "updated": time::iso_z(now), "addresses": {}, "accessIPv4": "", "accessIPv6": "",
@@ -357,37 +587,92 @@ async fn index_placeholder(top: &Top, c: &Caller, route: &Route, name: &str, r: 
     top.store.upsert_server(&row).await.map_err(store_err)
 }
 
-/// Reads a server from its site (admin view at [`INDEX_MV`]) into the index. `Ok(None)` when
-/// the site no longer has it (the index row is then marked deleted).
-pub async fn refresh(top: &Top, route: &Route, user_id: &str, group: Option<String>) -> Result<Option<ServerRow>, SiteError> {
-    let (Some(site_id), Some(site_server)) = (&route.site_id, &route.site_resource_id) else { return Ok(None) };
-    let Some(site) = top.sites.get(site_id) else { return Ok(None) };
-    let req = with_mv(SiteRequest::new(Method::GET, "compute", format!("/servers/{site_server}"), Scope::Admin), INDEX_MV);
+/// A server as its site shows it (admin view at [`INDEX_MV`]); `None` when the site no
+/// longer has it.
+pub async fn site_server(
+    top: &Top,
+    route: &Route,
+) -> Result<Option<(Arc<SiteHandle>, Value)>, SiteError> {
+    let (Some(site_id), Some(site_server)) = (&route.site_id, &route.site_resource_id) else {
+        return Ok(None);
+    };
+    let Some(site) = top.sites.get(site_id) else {
+        return Ok(None);
+    };
+    let req = with_mv(
+        SiteRequest::new(
+            Method::GET,
+            "compute",
+            format!("/servers/{site_server}"),
+            Scope::Admin,
+        ),
+        INDEX_MV,
+    );
     let resp = site.client.send(req).await?;
     if resp.status == StatusCode::NOT_FOUND {
-        let _ = top.store.mark_server_deleted(&route.top_id).await;
         return Ok(None);
     }
     let body = resp.ok()?.json();
-    let known = Known { top_id: &route.top_id, project_id: &route.project_id, user_id, site: &site };
-    let server = translate::server(top, &known, &body["server"]).await;
+    Ok(Some((site, body["server"].clone())))
+}
+
+/// Reads a server from its site into the index. `Ok(None)` when the site no longer has it
+/// (the index row is then marked deleted).
+pub async fn refresh(
+    top: &Top,
+    route: &Route,
+    user_id: &str,
+    group: Option<String>,
+) -> Result<Option<ServerRow>, SiteError> {
+    let Some((site, body)) = site_server(top, route).await? else {
+        let _ = top.store.mark_server_deleted(&route.top_id).await;
+        return Ok(None);
+    };
+    let known = Known {
+        top_id: &route.top_id,
+        project_id: &route.project_id,
+        user_id,
+        site: &site,
+    };
+    let server = translate::server(top, &known, &body).await;
     let existing = top.store.server(&route.top_id).await.ok().flatten();
     let group = group.or_else(|| existing.and_then(|e| e.server_group_id));
     let row = translate::index_row(top, &known, server, group).await;
-    top.store.upsert_server(&row).await.map_err(|e| SiteError::Http { status: 500, body: e.to_string() })?;
+    top.store
+        .upsert_server(&row)
+        .await
+        .map_err(|e| SiteError::Http {
+            status: 500,
+            body: e.to_string(),
+        })?;
     Ok(Some(row))
 }
 
 /// `(top flavor id, bookmark href)` for views before 2.47.
 pub fn flavor_link(top: &Top, row: &ServerRow) -> Option<(String, String)> {
-    row.flavor_id.as_ref().map(|id| (id.clone(), format!("{}/flavors/{id}", top.service_root(Service::Compute))))
+    row.flavor_id.as_ref().map(|id| {
+        (
+            id.clone(),
+            format!("{}/flavors/{id}", top.service_root(Service::Compute)),
+        )
+    })
 }
 
 /// An indexed server as the caller sees it: UNKNOWN when its site is down.
 pub fn view(top: &Top, row: &ServerRow, mv: Microversion, is_admin: bool, v: View) -> Value {
     let link = flavor_link(top, row);
-    let mut body = render::server(&row.body, mv, is_admin, v, link.as_ref().map(|(i, h)| (i.as_str(), h.clone())));
-    let down = row.site_id.as_deref().and_then(|s| top.sites.get(s)).is_some_and(|s| !s.is_up());
+    let mut body = render::server(
+        &row.body,
+        mv,
+        is_admin,
+        v,
+        link.as_ref().map(|(i, h)| (i.as_str(), h.clone())),
+    );
+    let down = row
+        .site_id
+        .as_deref()
+        .and_then(|s| top.sites.get(s))
+        .is_some_and(|s| !s.is_up());
     if down && !row.deleted {
         body["status"] = json!("UNKNOWN");
     }
@@ -398,8 +683,15 @@ async fn show(c: Caller, Mv(mv): Mv, Path(id): Path<String>) -> Res {
     let route = owned_route(&c, &id).await?;
     let top = &c.top;
     let existing = top.store.server(&id).await.map_err(store_err)?;
-    let user = existing.as_ref().map(|e| e.user_id.clone()).unwrap_or_else(|| c.user_id().to_string());
-    let site_up = route.site_id.as_deref().and_then(|s| top.sites.get(s)).is_some_and(|s| s.is_up());
+    let user = existing
+        .as_ref()
+        .map(|e| e.user_id.clone())
+        .unwrap_or_else(|| c.user_id().to_string());
+    let site_up = route
+        .site_id
+        .as_deref()
+        .and_then(|s| top.sites.get(s))
+        .is_some_and(|s| s.is_up());
     let row = if route.state == state::UNPLACED || !site_up {
         existing
     } else {
@@ -415,7 +707,9 @@ async fn show(c: Caller, Mv(mv): Mv, Path(id): Path<String>) -> Res {
             }
         }
     };
-    let row = row.filter(|r| !r.deleted).ok_or_else(|| server_not_found(&id))?;
+    let row = row
+        .filter(|r| !r.deleted)
+        .ok_or_else(|| server_not_found(&id))?;
     Ok(Json(json!({"server": view(top, &row, mv, c.is_admin(), View::Show)})).into_response())
 }
 
@@ -423,17 +717,38 @@ async fn update(c: Caller, Mv(mv): Mv, Path(id): Path<String>, OsJson(body): OsJ
     let route = owned_route(&c, &id).await?;
     let top = &c.top;
     let site = site_for_write(top, &route)?;
-    let site_project = tenancy::site_project(top, &site, &route.project_id, Service::Compute).await?;
+    let site_project =
+        tenancy::site_project(top, &site, &route.project_id, Service::Compute).await?;
     let site_server = route.site_resource_id.clone().unwrap_or_default();
-    let req = with_mv(SiteRequest::new(Method::PUT, "compute", format!("/servers/{site_server}"), Scope::Project(site_project)).json(&body), mv);
-    let resp = site.client.send(req).await.map_err(|e| site_error(Service::Compute, &site, e))?;
+    let req = with_mv(
+        SiteRequest::new(
+            Method::PUT,
+            "compute",
+            format!("/servers/{site_server}"),
+            Scope::Project(site_project),
+        )
+        .json(&body),
+        mv,
+    );
+    let resp = site
+        .client
+        .send(req)
+        .await
+        .map_err(|e| site_error(Service::Compute, &site, e))?;
     if !resp.is_success() {
         return Err(site_answer_error(&site, resp.status, &resp.json()));
     }
     let existing = top.store.server(&id).await.map_err(store_err)?;
-    let user = existing.map(|e| e.user_id).unwrap_or_else(|| c.user_id().to_string());
+    let user = existing
+        .map(|e| e.user_id)
+        .unwrap_or_else(|| c.user_id().to_string());
     let _ = refresh(top, &route, &user, None).await;
-    let known = Known { top_id: &id, project_id: &route.project_id, user_id: &user, site: &site };
+    let known = Known {
+        top_id: &id,
+        project_id: &route.project_id,
+        user_id: &user,
+        site: &site,
+    };
     let server = translate::server(top, &known, &resp.json()["server"]).await;
     Ok(Json(json!({ "server": server })).into_response())
 }
@@ -442,23 +757,47 @@ async fn delete(c: Caller, Path(id): Path<String>) -> Res {
     let route = owned_route(&c, &id).await?;
     let top = &c.top;
     if route.state == state::UNPLACED {
-        top.store.mark_server_deleted(&id).await.map_err(store_err)?;
-        top.store.delete_route(kind::SERVER, &id).await.map_err(store_err)?;
+        top.store
+            .mark_server_deleted(&id)
+            .await
+            .map_err(store_err)?;
+        top.store
+            .delete_route(kind::SERVER, &id)
+            .await
+            .map_err(store_err)?;
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let site = site_for_write(top, &route)?;
-    let site_project = tenancy::site_project(top, &site, &route.project_id, Service::Compute).await?;
+    let site_project =
+        tenancy::site_project(top, &site, &route.project_id, Service::Compute).await?;
     let site_server = route.site_resource_id.clone().unwrap_or_default();
     let resp = site
         .client
-        .send(SiteRequest::new(Method::DELETE, "compute", format!("/servers/{site_server}"), Scope::Project(site_project)))
+        .send(SiteRequest::new(
+            Method::DELETE,
+            "compute",
+            format!("/servers/{site_server}"),
+            Scope::Project(site_project),
+        ))
         .await
         .map_err(|e| site_error(Service::Compute, &site, e))?;
     if !(resp.is_success() || resp.status == StatusCode::NOT_FOUND) {
         return Err(site_answer_error(&site, resp.status, &resp.json()));
     }
-    top.store.set_route(kind::SERVER, &id, route.site_id.as_deref(), route.site_resource_id.as_deref(), state::DELETING).await.map_err(store_err)?;
-    top.store.mark_server_deleted(&id).await.map_err(store_err)?;
+    top.store
+        .set_route(
+            kind::SERVER,
+            &id,
+            route.site_id.as_deref(),
+            route.site_resource_id.as_deref(),
+            state::DELETING,
+        )
+        .await
+        .map_err(store_err)?;
+    top.store
+        .mark_server_deleted(&id)
+        .await
+        .map_err(store_err)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -476,41 +815,94 @@ struct ListParams {
 }
 
 fn bad_query(name: &str, value: &str, why: &str) -> fedstack_api_types::ApiError {
-    err(StatusCode::BAD_REQUEST, format!("Invalid input for query parameters {name}. Value: {value}. {why}"))
+    err(
+        StatusCode::BAD_REQUEST,
+        format!("Invalid input for query parameters {name}. Value: {value}. {why}"),
+    )
 }
 
 fn split_tags(v: &str) -> Vec<String> {
-    v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect()
+    v.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .collect()
 }
 
-async fn list_params(c: &Caller, mv: Microversion, raw: Option<&str>) -> Result<ListParams, fedstack_api_types::ApiError> {
+async fn list_params(
+    c: &Caller,
+    mv: Microversion,
+    raw: Option<&str>,
+) -> Result<ListParams, fedstack_api_types::ApiError> {
     let pairs: Vec<(String, String)> = raw.map(|q| url_pairs(q)).unwrap_or_default();
-    let mut q = ServerQuery { project_id: Some(c.project_id().to_string()), limit: MAX_LIMIT, ..Default::default() };
-    let mut p = ListParams { query: q.clone(), name: None, ip: None, tags: vec![], tags_any: vec![], not_tags: vec![], not_tags_any: vec![], pairs: pairs.clone() };
+    let mut q = ServerQuery {
+        project_id: Some(c.project_id().to_string()),
+        limit: MAX_LIMIT,
+        ..Default::default()
+    };
+    let mut p = ListParams {
+        query: q.clone(),
+        name: None,
+        ip: None,
+        tags: vec![],
+        tags_any: vec![],
+        not_tags: vec![],
+        not_tags_any: vec![],
+        pairs: pairs.clone(),
+    };
     let mut all_tenants = false;
     let mut project_filter: Option<String> = None;
     for (k, v) in &pairs {
         match k.as_str() {
             "limit" => {
-                let n: i64 = v.parse().map_err(|_| bad_query("limit", v, &format!("'{v}' is not valid under any of the given schemas")))?;
+                let n: i64 = v.parse().map_err(|_| {
+                    bad_query(
+                        "limit",
+                        v,
+                        &format!("'{v}' is not valid under any of the given schemas"),
+                    )
+                })?;
                 if n < 0 {
-                    return Err(bad_query("limit", v, &format!("'{v}' is not valid under any of the given schemas")));
+                    return Err(bad_query(
+                        "limit",
+                        v,
+                        &format!("'{v}' is not valid under any of the given schemas"),
+                    ));
                 }
                 q.limit = n.min(MAX_LIMIT);
             }
             "marker" => {
                 let row = c.top.store.server(v).await.map_err(store_err)?;
                 let visible = row.filter(|r| c.is_admin() || r.project_id == c.project_id());
-                q.after = Some(visible.ok_or_else(|| err(StatusCode::BAD_REQUEST, format!("marker [{v}] not found")))?);
+                q.after = Some(visible.ok_or_else(|| {
+                    err(StatusCode::BAD_REQUEST, format!("marker [{v}] not found"))
+                })?);
             }
-            "sort_key" => q.sort_key = SortKey::parse(v).ok_or_else(|| bad_query("sort_key", v, &format!("'{v}' is not one of the allowed sort keys")))?,
-            "sort_dir" => q.descending = match v.as_str() {
-                "desc" => true,
-                "asc" => false,
-                _ => return Err(bad_query("sort_dir", v, &format!("'{v}' is not one of ['asc', 'desc']"))),
-            },
+            "sort_key" => {
+                q.sort_key = SortKey::parse(v).ok_or_else(|| {
+                    bad_query(
+                        "sort_key",
+                        v,
+                        &format!("'{v}' is not one of the allowed sort keys"),
+                    )
+                })?
+            }
+            "sort_dir" => {
+                q.descending = match v.as_str() {
+                    "desc" => true,
+                    "asc" => false,
+                    _ => {
+                        return Err(bad_query(
+                            "sort_dir",
+                            v,
+                            &format!("'{v}' is not one of ['asc', 'desc']"),
+                        ))
+                    }
+                }
+            }
             "changes-since" | "changes-before" => {
-                let t = time::parse(v).ok_or_else(|| bad_query(k, v, &format!("'{v}' is not a 'date-time'")))?;
+                let t = time::parse(v)
+                    .ok_or_else(|| bad_query(k, v, &format!("'{v}' is not a 'date-time'")))?;
                 if k == "changes-since" {
                     q.changed_since = Some(t.timestamp_millis());
                     q.include_deleted = true;
@@ -523,12 +915,35 @@ async fn list_params(c: &Caller, mv: Microversion, raw: Option<&str>) -> Result<
             "image" => q.image_id = Some(id_of_ref(v)),
             "flavor" => q.flavor_id = Some(id_of_ref(v)),
             "host" if c.is_admin() => q.host = Some(v.clone()),
-            "availability_zone" => q.site_id = Some(c.top.sites.by_az(v).map(|s| s.id().to_string()).unwrap_or_else(|| "-".into())),
-            "all_tenants" => all_tenants = v.is_empty() || !matches!(v.to_lowercase().as_str(), "false" | "0" | "no" | "off"),
+            "availability_zone" => {
+                q.site_id = Some(
+                    c.top
+                        .sites
+                        .by_az(v)
+                        .map(|s| s.id().to_string())
+                        .unwrap_or_else(|| "-".into()),
+                )
+            }
+            "all_tenants" => {
+                all_tenants = v.is_empty()
+                    || !matches!(v.to_lowercase().as_str(), "false" | "0" | "no" | "off")
+            }
             "project_id" | "tenant_id" => project_filter = Some(v.clone()),
-            "deleted" if c.is_admin() => q.include_deleted = matches!(v.to_lowercase().as_str(), "true" | "1"),
-            "name" => p.name = Some(regex::Regex::new(v).map_err(|_| bad_query("name", v, "not a valid regular expression"))?),
-            "ip" | "ip6" => p.ip = Some(regex::Regex::new(v).map_err(|_| bad_query(k, v, "not a valid regular expression"))?),
+            "deleted" if c.is_admin() => {
+                q.include_deleted = matches!(v.to_lowercase().as_str(), "true" | "1")
+            }
+            "name" => {
+                p.name = Some(
+                    regex::Regex::new(v)
+                        .map_err(|_| bad_query("name", v, "not a valid regular expression"))?,
+                )
+            }
+            "ip" | "ip6" => {
+                p.ip = Some(
+                    regex::Regex::new(v)
+                        .map_err(|_| bad_query(k, v, "not a valid regular expression"))?,
+                )
+            }
             "tags" if mv.at_least(2, 26) => p.tags = split_tags(v),
             "tags-any" if mv.at_least(2, 26) => p.tags_any = split_tags(v),
             "not-tags" if mv.at_least(2, 26) => p.not_tags = split_tags(v),
@@ -538,7 +953,9 @@ async fn list_params(c: &Caller, mv: Microversion, raw: Option<&str>) -> Result<
     }
     if all_tenants {
         if !c.is_admin() {
-            return Err(super::policy("os_compute_api:servers:index:get_all_tenants"));
+            return Err(super::policy(
+                "os_compute_api:servers:index:get_all_tenants",
+            ));
         }
         q.project_id = project_filter;
     } else if let (Some(p), true) = (project_filter, c.is_admin()) {
@@ -550,7 +967,9 @@ async fn list_params(c: &Caller, mv: Microversion, raw: Option<&str>) -> Result<
 
 /// `a=b&c=d` into pairs (percent-decoded).
 fn url_pairs(q: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 fn encode(s: &str) -> String {
@@ -562,7 +981,12 @@ fn passes(p: &ListParams, row: &ServerRow) -> bool {
     if p.name.as_ref().is_some_and(|re| !re.is_match(&row.name)) {
         return false;
     }
-    let tags: Vec<&str> = row.body.get("tags").and_then(Value::as_array).map(|t| t.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let tags: Vec<&str> = row
+        .body
+        .get("tags")
+        .and_then(Value::as_array)
+        .map(|t| t.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     let has = |t: &String| tags.contains(&t.as_str());
     if !p.tags.iter().all(has) || (!p.tags_any.is_empty() && !p.tags_any.iter().any(has)) {
         return false;
@@ -572,7 +996,13 @@ fn passes(p: &ListParams, row: &ServerRow) -> bool {
     }
     if let Some(re) = &p.ip {
         let addrs = row.body.get("addresses").and_then(Value::as_object);
-        let any = addrs.into_iter().flat_map(|m| m.values()).filter_map(Value::as_array).flatten().filter_map(|a| a.get("addr").and_then(Value::as_str)).any(|a| re.is_match(a));
+        let any = addrs
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(Value::as_array)
+            .flatten()
+            .filter_map(|a| a.get("addr").and_then(Value::as_str))
+            .any(|a| re.is_match(a));
         if !any {
             return false;
         }
@@ -583,7 +1013,12 @@ fn passes(p: &ListParams, row: &ServerRow) -> bool {
 /// One page of the index, with the filters the store cannot apply.
 async fn page(top: &Top, p: &ListParams) -> Result<Vec<ServerRow>, fedstack_api_types::ApiError> {
     let want = p.query.limit as usize;
-    let post_filtered = p.name.is_some() || p.ip.is_some() || !(p.tags.is_empty() && p.tags_any.is_empty() && p.not_tags.is_empty() && p.not_tags_any.is_empty());
+    let post_filtered = p.name.is_some()
+        || p.ip.is_some()
+        || !(p.tags.is_empty()
+            && p.tags_any.is_empty()
+            && p.not_tags.is_empty()
+            && p.not_tags_any.is_empty());
     let mut q = p.query.clone();
     if !post_filtered {
         return top.store.list_servers(&q).await.map_err(store_err);
@@ -607,13 +1042,20 @@ fn next_link(top: &Top, detail: bool, p: &ListParams, rows: &[ServerRow]) -> Opt
         return None;
     }
     let last = rows.last()?;
-    let mut q: Vec<String> = p.pairs.iter().filter(|(k, _)| k != "marker").map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+    let mut q: Vec<String> = p
+        .pairs
+        .iter()
+        .filter(|(k, _)| k != "marker")
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
     if !p.pairs.iter().any(|(k, _)| k == "limit") {
         q.push(format!("limit={}", p.query.limit));
     }
     q.push(format!("marker={}", last.id));
     let path = if detail { "servers/detail" } else { "servers" };
-    Some(json!([{"rel": "next", "href": format!("{}/v2.1/{path}?{}", top.service_root(Service::Compute), q.join("&"))}]))
+    Some(
+        json!([{"rel": "next", "href": format!("{}/v2.1/{path}?{}", top.service_root(Service::Compute), q.join("&"))}]),
+    )
 }
 
 async fn list(c: Caller, Mv(mv): Mv, RawQuery(raw): RawQuery) -> Res {
@@ -630,7 +1072,10 @@ async fn list(c: Caller, Mv(mv): Mv, RawQuery(raw): RawQuery) -> Res {
 async fn detail(c: Caller, Mv(mv): Mv, RawQuery(raw): RawQuery) -> Res {
     let p = list_params(&c, mv, raw.as_deref()).await?;
     let rows = page(&c.top, &p).await?;
-    let servers: Vec<Value> = rows.iter().map(|r| view(&c.top, r, mv, c.is_admin(), View::Detail)).collect();
+    let servers: Vec<Value> = rows
+        .iter()
+        .map(|r| view(&c.top, r, mv, c.is_admin(), View::Detail))
+        .collect();
     let mut body = json!({ "servers": servers });
     if let Some(l) = next_link(&c.top, true, &p, &rows) {
         body["servers_links"] = l;
@@ -644,7 +1089,14 @@ mod tests {
 
     #[test]
     fn query_strings_decode_and_encode() {
-        assert_eq!(url_pairs("name=a%20b&x=&tags=a,b"), vec![("name".into(), "a b".into()), ("x".into(), "".into()), ("tags".into(), "a,b".into())]);
+        assert_eq!(
+            url_pairs("name=a%20b&x=&tags=a,b"),
+            vec![
+                ("name".into(), "a b".into()),
+                ("x".into(), "".into()),
+                ("tags".into(), "a,b".into())
+            ]
+        );
         assert_eq!(encode("a b/c"), "a+b%2Fc");
         assert_eq!(id_of_ref("http://x/compute/flavors/3"), "3");
     }

@@ -21,7 +21,11 @@ pub fn site_name(name: &str, top_id: &str) -> String {
 /// The top name of a site name made by [`site_name`] (other names are kept).
 pub fn top_name(site_name: &str) -> &str {
     match site_name.rsplit_once(".fs-") {
-        Some((name, suffix)) if suffix.len() <= 8 && suffix.chars().all(|c| c.is_ascii_hexdigit()) => name,
+        Some((name, suffix))
+            if suffix.len() <= 8 && suffix.chars().all(|c| c.is_ascii_hexdigit()) =>
+        {
+            name
+        }
         _ => site_name,
     }
 }
@@ -51,8 +55,18 @@ pub async fn server(top: &Top, k: &Known<'_>, site_server: &Value) -> Value {
     if let Some(name) = v.pointer("/flavor/original_name").and_then(Value::as_str) {
         v["flavor"]["original_name"] = json!(top_name(name));
     }
-    if let Some(image_id) = v.pointer("/image/id").and_then(Value::as_str).map(String::from) {
-        let top_image = top.store.top_image_of(k.site.id(), &image_id).await.ok().flatten().unwrap_or(image_id);
+    if let Some(image_id) = v
+        .pointer("/image/id")
+        .and_then(Value::as_str)
+        .map(String::from)
+    {
+        let top_image = top
+            .store
+            .top_image_of(k.site.id(), &image_id)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(image_id);
         v["image"]["id"] = json!(top_image);
         v["image"]["links"] = json!([{"rel": "bookmark", "href": format!("{}/images/{top_image}", top.service_root(Service::Compute))}]);
     }
@@ -70,27 +84,57 @@ pub async fn server(top: &Top, k: &Known<'_>, site_server: &Value) -> Value {
 
 /// Milliseconds of a Nova timestamp (0 when absent).
 fn millis(v: &Value, key: &str) -> i64 {
-    v.get(key).and_then(Value::as_str).and_then(time::parse).map(|t| t.timestamp_millis()).unwrap_or(0)
+    v.get(key)
+        .and_then(Value::as_str)
+        .and_then(time::parse)
+        .map(|t| t.timestamp_millis())
+        .unwrap_or(0)
 }
 
 /// The index row of a server document in top terms.
 pub async fn index_row(top: &Top, k: &Known<'_>, body: Value, group: Option<String>) -> ServerRow {
-    let flavor_id = match body.pointer("/flavor/original_name").and_then(Value::as_str) {
-        Some(name) => top.store.flavor_by_name(name).await.ok().flatten().map(|f| f.id),
-        None => body.pointer("/flavor/id").and_then(Value::as_str).map(String::from),
+    let flavor_id = match body
+        .pointer("/flavor/original_name")
+        .and_then(Value::as_str)
+    {
+        Some(name) => top
+            .store
+            .flavor_by_name(name)
+            .await
+            .ok()
+            .flatten()
+            .map(|f| f.id),
+        None => body
+            .pointer("/flavor/id")
+            .and_then(Value::as_str)
+            .map(String::from),
     };
-    let status = body.get("status").and_then(Value::as_str).unwrap_or("UNKNOWN").to_string();
+    let status = body
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("UNKNOWN")
+        .to_string();
     ServerRow {
         id: k.top_id.to_string(),
         project_id: k.project_id.to_string(),
         user_id: k.user_id.to_string(),
         site_id: Some(k.site.id().to_string()),
-        name: body.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+        name: body
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         deleted: status == "DELETED",
         status,
-        image_id: body.pointer("/image/id").and_then(Value::as_str).map(String::from),
+        image_id: body
+            .pointer("/image/id")
+            .and_then(Value::as_str)
+            .map(String::from),
         flavor_id,
-        host: body.get("OS-EXT-SRV-ATTR:host").and_then(Value::as_str).map(String::from),
+        host: body
+            .get("OS-EXT-SRV-ATTR:host")
+            .and_then(Value::as_str)
+            .map(String::from),
         server_group_id: group,
         created_at: millis(&body, "created"),
         updated_at: millis(&body, "updated").max(millis(&body, "created")),
