@@ -182,6 +182,7 @@ impl SnapshotStatus {
         Self::ErrorDeleting,
     ];
 
+    /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Creating => "creating",
@@ -239,6 +240,7 @@ pub enum AttachStatus {
 }
 
 impl AttachStatus {
+    /// The wire name (`attach_status`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Reserved => "reserved",

@@ -53,10 +53,12 @@ impl<T: Owned> Table<T> {
         Some(item)
     }
 
+    /// The record `id`.
     pub fn get(&self, id: &str) -> Option<&T> {
         self.items.get(id)
     }
 
+    /// The record `id`, to change it (not its project or sequence number).
     pub fn get_mut(&mut self, id: &str) -> Option<&mut T> {
         self.items.get_mut(id)
     }
