@@ -34,6 +34,10 @@ impl Service {
     }
 }
 
+/// `kind` marking an error rendered in webob's envelope whatever the service (errors raised by
+/// middleware in front of the service).
+pub const WEBOB: &str = "webob";
+
 /// An error answered to an OpenStack client, rendered in the envelope of its service.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{service:?} {status}: {message}")]
@@ -93,13 +97,14 @@ impl ApiError {
             _ => Self::bad_request(service, "Malformed request body"),
         }
     }
-    /// A body larger than the service accepts.
+    /// A body larger than the service accepts. oslo.middleware's size limit answers before
+    /// the service, in webob's envelope, for every service but Neutron and Keystone.
     pub fn too_large(service: Service) -> Self {
-        let msg = match service {
-            Service::Compute | Service::Volume => "Request is too large.",
-            _ => "Request Entity Too Large",
-        };
-        Self::new(service, StatusCode::PAYLOAD_TOO_LARGE, msg)
+        let e = Self::new(service, StatusCode::PAYLOAD_TOO_LARGE, "Request is too large.");
+        match service {
+            Service::Compute | Service::Volume => e.with_kind(WEBOB),
+            _ => e,
+        }
     }
     /// A site (or dependency) is not answering.
     pub fn unavailable(service: Service, message: impl Into<String>) -> Self {
@@ -121,6 +126,7 @@ impl ApiError {
         let code = self.status.as_u16();
         let title = self.status.canonical_reason().unwrap_or("Error");
         match self.service {
+            _ if self.kind.as_deref() == Some(WEBOB) => webob(&self.message, code, title),
             _ if code == 401 && self.service != Service::Image => json!({
                 "error": {"code": 401, "title": "Unauthorized", "message": self.message}
             }),
@@ -148,11 +154,7 @@ impl ApiError {
                 }
                 json!({ key: inner })
             }
-            Service::Image => json!({
-                "message": format!("{}<br /><br />\n\n\n", self.message),
-                "code": format!("{code} {title}"),
-                "title": title,
-            }),
+            Service::Image => webob(&self.message, code, title),
             Service::Network => {
                 let kind = self.kind.clone().unwrap_or(Cow::Borrowed(match code {
                     400 => "HTTPBadRequest",
@@ -170,12 +172,29 @@ impl ApiError {
     }
 }
 
+/// webob's JSON error body (webob names some statuses by their older RFC 2616 titles).
+fn webob(message: &str, code: u16, title: &str) -> Value {
+    let title = match code {
+        413 => "Request Entity Too Large",
+        414 => "Request-URI Too Long",
+        _ => title,
+    };
+    json!({
+        "message": format!("{message}<br /><br />\n\n\n"),
+        "code": format!("{code} {title}"),
+        "title": title,
+    })
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
         let mut resp = (self.status, body).into_response();
+        // keystonemiddleware (401) and webob answer plain application/json; Nova's own
+        // faults add the charset.
+        let plain = self.status == StatusCode::UNAUTHORIZED || self.kind.as_deref() == Some(WEBOB);
         let ctype = match self.service {
-            Service::Compute => "application/json; charset=UTF-8",
+            Service::Compute if !plain => "application/json; charset=UTF-8",
             _ => "application/json",
         };
         resp.headers_mut()
@@ -212,6 +231,8 @@ mod tests {
         assert_eq!(e.body()["error"]["title"], "Unauthorized");
         let e = ApiError::new(Service::Volume, StatusCode::PAYLOAD_TOO_LARGE, "quota");
         assert_eq!(e.body()["overLimit"]["retryAfter"], "0");
+        let e = ApiError::too_large(Service::Compute);
+        assert_eq!(e.body()["title"], "Request Entity Too Large");
         let e = ApiError::forbidden(Service::Identity, "no");
         assert_eq!(e.body()["error"]["title"], "Forbidden");
     }
