@@ -68,7 +68,7 @@ def sim(tmp_path_factory):
     try:
         yield Sim(process, workdir)
     finally:
-        status = process.stop()
+        process.stop()
         # keep the simulator's log where CI can pick it up
         if (REPO / "target").is_dir():
             shutil.copyfile(process.stderr_path, REPO / "target" / "e2e-sim.stderr")
@@ -79,12 +79,11 @@ def sim(tmp_path_factory):
                 f"(stderr: {process.stderr_path}):\n" + "\n---\n".join(panics),
                 pytrace=False,
             )
-        if getattr(process, "killed", False):
+        if process.killed:
             pytest.fail(
                 "fedstack sim did not exit within 10s of SIGTERM (killed)",
                 pytrace=False,
             )
-        del status
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import base64
 import hashlib
 from typing import Any
 
-from simharness import Api, body_of, expect, wait_for
+from simharness import Api, expect, wait_for
 
 SERVER_TIMEOUT = 60
 
@@ -160,21 +160,3 @@ def b64(text: str | bytes) -> str:
         text = text.encode()
     return base64.b64encode(text).decode()
 
-
-__all__ = [
-    "body_of",
-    "create_image",
-    "create_server",
-    "create_volume",
-    "delete_image",
-    "delete_server",
-    "delete_volume",
-    "expect",
-    "hashes",
-    "image_id",
-    "network_id",
-    "server",
-    "volume",
-    "wait_server_status",
-    "wait_volume_status",
-]

@@ -38,7 +38,6 @@ from typing import Any
 from tempest.lib.api_schema.response.compute.v2_1 import (
     availability_zone as c_az,
 )
-from tempest.lib.api_schema.response.compute.v2_1 import images as c_images
 from tempest.lib.api_schema.response.compute.v2_1 import servers as c_servers
 from tempest.lib.api_schema.response.compute.v2_1 import versions as c_versions
 from tempest.lib.api_schema.response.volume import limits as v_limits

@@ -70,6 +70,7 @@ class SimProcess:
         self.ready_line: str | None = None
         self.control_url: str | None = None
         self.proc: subprocess.Popen | None = None
+        self.killed = False  # True when SIGTERM was not enough
         self._ready = threading.Event()
         self._eof = threading.Event()
         self._stderr_file = None
