@@ -12,15 +12,16 @@ use serde_json::{json, Value};
 /// before a crash is found and adopted; never shown to clients.
 pub const TOP_ID_KEY: &str = "fedstack_top_id";
 
-/// A name made unique on a site by a suffix from a top ID (`mykey.fs-0123abcd`): key pairs of
+/// A name made unique on a site by a suffix from a top ID (`mykey-fs-0123abcd`, within the
+/// characters every Nova microversion accepts for key pair names): key pairs of
 /// every top user live under one service account, and a site may already use a flavor name.
 pub fn site_name(name: &str, top_id: &str) -> String {
-    format!("{name}.fs-{}", &top_id[..top_id.len().min(8)])
+    format!("{name}-fs-{}", &top_id[..top_id.len().min(8)])
 }
 
 /// The top name of a site name made by [`site_name`] (other names are kept).
 pub fn top_name(site_name: &str) -> &str {
-    match site_name.rsplit_once(".fs-") {
+    match site_name.rsplit_once("-fs-") {
         Some((name, suffix))
             if suffix.len() <= 8 && suffix.chars().all(|c| c.is_ascii_hexdigit()) =>
         {
@@ -149,9 +150,9 @@ mod tests {
     #[test]
     fn site_names_round_trip() {
         let s = site_name("mykey", "0123456789abcdef");
-        assert_eq!(s, "mykey.fs-01234567");
+        assert_eq!(s, "mykey-fs-01234567");
         assert_eq!(top_name(&s), "mykey");
         assert_eq!(top_name("plain.key"), "plain.key");
-        assert_eq!(top_name("a.fs-zz"), "a.fs-zz");
+        assert_eq!(top_name("a-fs-zz"), "a-fs-zz");
     }
 }
