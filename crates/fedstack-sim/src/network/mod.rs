@@ -54,9 +54,10 @@ fn new_id() -> String {
 }
 
 impl NetworkData {
-    /// A site's networks: the shared `private` network (10.1.0.0/16, used for
-    /// `networks: "auto"`) and the external `public` network (172.24.4.0/24), both owned by
-    /// the admin project.
+    /// A site's networks, as devstack leaves them: the shared `private` network
+    /// (10.1.0.0/16, used for `networks: "auto"`), the external `public` network
+    /// (172.24.4.0/24), and `router1` joining them so that floating IPs reach servers on
+    /// `private`; all owned by the admin project.
     pub fn bootstrap(b: &Bootstrap, _spec: &SiteSpec) -> Self {
         let mut d = NetworkData {
             admin_project_id: b.admin_project_id.clone(),
@@ -66,11 +67,34 @@ impl NetworkData {
         };
         let admin = b.admin_project_id.clone();
         let private = d.add_network(&admin, "private", true, false);
-        d.add_bootstrap_subnet(&private, "private-subnet", "10.1.0.0/16", true);
-        d.auto_network = Some(private);
+        let private_subnet =
+            d.add_bootstrap_subnet(&private, "private-subnet", "10.1.0.0/16", true);
+        d.auto_network = Some(private.clone());
         let public = d.add_network(&admin, "public", false, true);
         d.add_bootstrap_subnet(&public, "public-subnet", "172.24.4.0/24", false);
+        if let Some(subnet) = private_subnet {
+            d.add_bootstrap_router(&public, &private, &subnet);
+        }
         d
+    }
+
+    /// `router1`: a gateway on `public` and an interface on the private subnet.
+    fn add_bootstrap_router(&mut self, public: &str, private: &str, subnet: &str) {
+        let admin = self.admin_project_id.clone();
+        let router = self.insert_router(&admin, "router1", model::Std::new(1, String::new()));
+        if let Ok(port_id) = self.create_gateway_port(&router, public, None) {
+            if let Some(r) = self.routers.get_mut(&router) {
+                r.gateway = Some(model::Gateway {
+                    network_id: public.to_string(),
+                    port_id,
+                    enable_snat: true,
+                });
+            }
+        }
+        if let Some(gateway) = self.subnets.get(subnet).and_then(|s| s.gateway_ip) {
+            // Valid by construction: the gateway address of a fresh subnet is free.
+            let _ = self.create_interface_port(&router, &admin, private, subnet, gateway);
+        }
     }
 
     fn add_network(&mut self, project: &str, name: &str, shared: bool, external: bool) -> String {
@@ -84,18 +108,22 @@ impl NetworkData {
         self.insert_network(net)
     }
 
-    fn add_bootstrap_subnet(&mut self, network_id: &str, name: &str, cidr: &str, dhcp: bool) {
-        let Ok(cidr) = cidr.parse() else { return };
-        let project = self.admin_project_id.clone();
+    fn add_bootstrap_subnet(
+        &mut self,
+        network_id: &str,
+        name: &str,
+        cidr: &str,
+        dhcp: bool,
+    ) -> Option<String> {
+        let cidr = cidr.parse().ok()?;
         let spec = ops::NewSubnet {
-            project_id: project,
+            project_id: self.admin_project_id.clone(),
             network_id: network_id.to_string(),
             name: name.to_string(),
             enable_dhcp: dhcp,
             ..ops::NewSubnet::new(cidr)
         };
-        // Bootstrap values are valid by construction.
-        let _ = self.insert_subnet(spec);
+        self.insert_subnet(spec).ok()
     }
 
     /// How many of `res` a project holds.

@@ -1027,3 +1027,69 @@ async fn tags_on_resources() {
     let a = api.get("/routers/nope/tags").await;
     neutron_error(&a, 404, "RouterNotFound", "Router nope could not be found");
 }
+
+#[tokio::test]
+async fn floating_ips_reach_servers_on_private_through_router1() {
+    let api = Api::new().await;
+    let project = {
+        let g = api.t.site.data.lock();
+        g.identity.project_by_name("demo").expect("demo").id.clone()
+    };
+    let nic = {
+        let mut g = api.t.site.data.lock();
+        let net = g.network.auto_network(&project).expect("private");
+        let req = NicRequest::Network {
+            id: net,
+            fixed_ip: None,
+        };
+        g.network
+            .plug_server(&project, "srv", "host1", &req, &[])
+            .expect("plugged")
+    };
+    let a = api.get("/routers").await;
+    assert_eq!(a.body["routers"], json!([]), "router1 belongs to admin");
+    let a = api
+        .call(Method::GET, "/routers?name=router1", &api.admin, None)
+        .await;
+    assert_eq!(
+        a.body["routers"][0]["external_gateway_info"]["enable_snat"],
+        true
+    );
+    let public = api.get("/networks?name=public").await;
+    let ext = public.body["networks"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let a = api
+        .post(
+            "/floatingips",
+            json!({"floatingip": {"floating_network_id": ext, "port_id": nic.port_id}}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    assert_eq!(
+        a.body["floatingip"]["status"], "ACTIVE",
+        "the server port is bound"
+    );
+    assert_eq!(a.body["floatingip"]["port_details"]["device_id"], "srv");
+    let addr = a.body["floatingip"]["floating_ip_address"]
+        .as_str()
+        .expect("address")
+        .to_string();
+    {
+        let mut g = api.t.site.data.lock();
+        let fips = g.network.floating_ips_of_port(&nic.port_id);
+        assert_eq!(
+            fips.iter().map(|ip| ip.to_string()).collect::<Vec<_>>(),
+            [addr]
+        );
+        g.network.unplug_server("srv");
+    }
+    let a = api.get("/floatingips").await;
+    assert_eq!(
+        a.body["floatingips"][0]["port_id"],
+        Value::Null,
+        "the floating IP stays, disassociated"
+    );
+    assert_eq!(a.body["floatingips"][0]["status"], "DOWN");
+}

@@ -9,10 +9,8 @@ use super::{
 };
 use crate::ctx::{Ctx, OsJson};
 use crate::network::model::{Gateway, Port, Resource, Router, Std};
-use crate::network::ops::{
-    neutron_error, over_quota, IpRequest, NewPort, OWNER_ROUTER_GATEWAY, OWNER_ROUTER_INTERFACE,
-};
-use crate::network::{new_id, NetworkData};
+use crate::network::ops::{neutron_error, over_quota, IpRequest, OWNER_ROUTER_INTERFACE};
+use crate::network::NetworkData;
 use axum::extract::{Path, Query};
 use fedstack_api_types::{time, ApiError};
 use serde_json::{json, Value};
@@ -265,11 +263,9 @@ fn create_gateway_port(
             "Network {network_id} is not an external network"
         )));
     }
-    let mut p = NewPort::new("", network_id);
-    p.device_id = router_id.to_string();
-    p.device_owner = OWNER_ROUTER_GATEWAY.to_string();
-    p.fixed_ips = ips;
-    let port_id = d.create_port(p).map_err(|e| e.neutron())?;
+    let port_id = d
+        .create_gateway_port(router_id, network_id, ips)
+        .map_err(|e| e.neutron())?;
     Ok(Gateway {
         network_id: network_id.to_string(),
         port_id,
@@ -310,30 +306,27 @@ pub async fn create(ctx: Ctx, OsJson(body): OsJson) -> Res {
     let gateway = parse_gateway(&a, &c, "create_router")?.flatten();
     let mut std = Std::new(1, a.string("description")?.unwrap_or_default());
     std.tags = a.strings("tags")?.unwrap_or_default();
-    let router = Router {
-        id: new_id(),
-        name: a.string("name")?.unwrap_or_default(),
-        project_id: c.target_project(&a)?,
-        admin_state_up: a.boolean("admin_state_up")?.unwrap_or(true),
-        gateway: None,
-        routes: vec![],
-        az_hints: a.strings("availability_zone_hints")?.unwrap_or_default(),
-        distributed: a.boolean("distributed")?.unwrap_or(false),
-        ha: a.boolean("ha")?.unwrap_or(false),
-        std,
-    };
+    let name = a.string("name")?.unwrap_or_default();
+    let project = c.target_project(&a)?;
+    let admin_state_up = a.boolean("admin_state_up")?.unwrap_or(true);
+    let az_hints = a.strings("availability_zone_hints")?.unwrap_or_default();
+    let distributed = a.boolean("distributed")?.unwrap_or(false);
+    let ha = a.boolean("ha")?.unwrap_or(false);
     let mut g = ctx.site.data.lock();
     let d = &mut g.network;
-    if !d.has_room(&router.project_id, Resource::Router, 1) {
+    if !d.has_room(&project, Resource::Router, 1) {
         return Err(over_quota(Resource::Router));
     }
-    let (id, project) = (router.id.clone(), router.project_id.clone());
-    d.count(&project, Resource::Router, true);
-    d.routers.insert(id.clone(), router);
+    let id = d.insert_router(&project, &name, std);
+    if let Some(r) = d.routers.get_mut(&id) {
+        r.admin_state_up = admin_state_up;
+        r.az_hints = az_hints;
+        r.distributed = distributed;
+        r.ha = ha;
+    }
     if let Some(gw) = gateway {
         if let Err(e) = apply_gateway(d, &c, &id, Some(gw)) {
-            d.routers.remove(&id);
-            d.count(&project, Resource::Router, false);
+            d.remove_router(&id);
             return Err(e);
         }
     }
@@ -415,12 +408,7 @@ pub async fn delete(ctx: Ctx, Path(id): Path<String>) -> Res {
             format!("Router {id} still has ports"),
         ));
     }
-    if let Some(r) = d.routers.remove(&id) {
-        if let Some(gw) = r.gateway {
-            d.remove_port(&gw.port_id);
-        }
-        d.count(&r.project_id, Resource::Router, false);
-    }
+    d.remove_router(&id);
     Ok(no_content())
 }
 
@@ -491,15 +479,9 @@ fn add_subnet_interface(
             "Router already has a port on subnet {subnet_id}"
         )));
     }
-    let mut p = NewPort::new(project, &s.network_id);
-    p.device_id = router_id.to_string();
-    p.device_owner = OWNER_ROUTER_INTERFACE.to_string();
-    p.port_security_enabled = Some(false);
-    p.fixed_ips = Some(vec![IpRequest {
-        subnet_id: Some(subnet_id.to_string()),
-        ip: Some(gateway),
-    }]);
-    d.create_port(p).map_err(|e| e.neutron())
+    let network_id = s.network_id.clone();
+    d.create_interface_port(router_id, project, &network_id, subnet_id, gateway)
+        .map_err(|e| e.neutron())
 }
 
 fn add_port_interface(

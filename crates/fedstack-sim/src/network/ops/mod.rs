@@ -4,6 +4,7 @@
 
 mod groups;
 mod ports;
+mod routers;
 
 pub use ports::{IpRequest, NewPort, PortError};
 
