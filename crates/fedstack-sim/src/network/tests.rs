@@ -507,6 +507,36 @@ async fn ports_take_addresses_like_neutron() {
         .await;
     assert_eq!(a.body["port"]["name"], "capture-port-renamed");
     assert_eq!(a.body["port"]["revision_number"], 2);
+    let a = api
+        .put(&format!("/ports/{auto}"), json!({"port": {"name": "moved", "fixed_ips": [{"subnet_id": sub, "ip_address": "192.168.150.10"}]}}))
+        .await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.body);
+    let a = api.get(&format!("/ports/{auto}")).await;
+    assert_eq!(
+        a.body["port"]["name"], "",
+        "a failed update changes nothing"
+    );
+    assert_eq!(
+        a.body["port"]["fixed_ips"][0]["ip_address"],
+        "192.168.150.2"
+    );
+    let a = api
+        .put(
+            &format!("/ports/{auto}"),
+            json!({"port": {"fixed_ips": [{"subnet_id": sub, "ip_address": "192.168.150.11"}]}}),
+        )
+        .await;
+    assert_eq!(
+        a.body["port"]["fixed_ips"][0]["ip_address"],
+        "192.168.150.11"
+    );
+    let a = api
+        .put(
+            &format!("/ports/{auto}"),
+            json!({"port": {"port_security_enabled": false}}),
+        )
+        .await;
+    neutron_error(&a, 409, "PortSecurityPortHasSecurityGroup", "Port has security group associated. Cannot disable port security or ip address until security group is removed");
     let a = api.get(&format!("/ports?network_id={net}")).await;
     assert_eq!(a.body["ports"].as_array().map(Vec::len), Some(2));
     let a = api.get("/ports?fixed_ips=ip_address=192.168.150.10").await;

@@ -455,37 +455,114 @@ fn replace_fixed_ips(d: &mut NetworkData, id: &str, wanted: &[IpRequest]) -> Res
     }
 }
 
-/// Applies the security attributes of an update: groups, port security, address pairs.
-fn update_security(d: &mut NetworkData, c: &Caller, id: &str, a: &Attrs) -> Result<(), ApiError> {
-    let Some(p) = d.ports.get(id) else {
-        return Err(not_found(id));
-    };
+/// A port's security settings after an update: groups, port security, address pairs.
+struct Security {
+    groups: Vec<String>,
+    enabled: bool,
+    pairs: Vec<AddressPair>,
+}
+
+/// The security settings an update asks for, checked against each other.
+fn security_after(d: &NetworkData, c: &Caller, p: &Port, a: &Attrs) -> Result<Security, ApiError> {
     let groups = a.strings("security_groups")?;
     if let Some(g) = &groups {
         check_groups(d, c, &p.project_id, g)?;
     }
-    let security = a
+    let enabled = a
         .boolean("port_security_enabled")?
         .unwrap_or(p.port_security_enabled);
-    let final_groups = groups.clone().unwrap_or_else(|| p.security_groups.clone());
-    let pairs = parse_pairs(a, Some(&p.mac_string()))?;
-    let final_pairs = pairs
-        .clone()
-        .unwrap_or_else(|| p.allowed_address_pairs.clone());
-    if !security && !final_groups.is_empty() {
-        return Err(if groups.is_some() {
+    let pairs =
+        parse_pairs(a, Some(&p.mac_string()))?.unwrap_or_else(|| p.allowed_address_pairs.clone());
+    let explicit_groups = groups.is_some();
+    let groups = groups.unwrap_or_else(|| p.security_groups.clone());
+    if !enabled && !groups.is_empty() {
+        return Err(if explicit_groups {
             PortError::PortSecurityRequired.neutron()
         } else {
             neutron_error(409, "PortSecurityPortHasSecurityGroup", "Port has security group associated. Cannot disable port security or ip address until security group is removed")
         });
     }
-    if !security && !final_pairs.is_empty() {
+    if !enabled && !pairs.is_empty() {
         return Err(pairs_need_security());
     }
+    Ok(Security {
+        groups,
+        enabled,
+        pairs,
+    })
+}
+
+/// The plain attributes of a port update, parsed before anything changes.
+struct PortUpdate {
+    name: Option<String>,
+    description: Option<String>,
+    admin_state_up: Option<bool>,
+    device_id: Option<String>,
+    device_owner: Option<String>,
+    host: Option<String>,
+    vnic: Option<&'static str>,
+    profile: Option<Profile>,
+    mac: Option<u64>,
+    fixed_ips: Option<Vec<IpRequest>>,
+}
+
+fn parse_update(a: &Attrs) -> Result<PortUpdate, ApiError> {
+    let mac = match a.string("mac_address")? {
+        None => None,
+        Some(m) => Some(parse_mac(&m).ok_or_else(|| {
+            invalid_attr("mac_address", format!("'{m}' is not a valid MAC address"))
+        })?),
+    };
+    Ok(PortUpdate {
+        name: a.string("name")?,
+        description: a.string("description")?,
+        admin_state_up: a.boolean("admin_state_up")?,
+        device_id: a.string("device_id")?,
+        device_owner: a.string("device_owner")?,
+        host: a.string("binding:host_id")?,
+        vnic: parse_vnic(a)?,
+        profile: parse_profile(a)?,
+        mac,
+        fixed_ips: parse_fixed_ips(a)?,
+    })
+}
+
+/// Checks the caller may update the port: its owner or the owner of its network.
+fn check_update_rights(d: &NetworkData, c: &Caller, p: &Port, a: &Attrs) -> Result<(), ApiError> {
+    let net_owner = d
+        .networks
+        .get(&p.network_id)
+        .is_some_and(|n| c.owns(&n.project_id));
+    if !c.owns(&p.project_id) && !net_owner {
+        return Err(policy_denied("rule:update_port"));
+    }
+    c.require_member("update_port")?;
+    check_admin_attrs(c, a, "update_port")?;
+    if a.has("mac_address") {
+        c.require_admin_attr("update_port", "mac_address")?;
+    }
+    Ok(())
+}
+
+/// Gives a port a new MAC (unique on the site).
+fn change_mac(d: &mut NetworkData, id: &str, mac: u64) -> Result<(), ApiError> {
+    let Some(p) = d.ports.get(id) else {
+        return Err(not_found(id));
+    };
+    if p.mac == mac {
+        return Ok(());
+    }
+    if !d.macs.insert(mac) {
+        return Err(PortError::MacInUse {
+            network_id: p.network_id.clone(),
+            mac: crate::network::model::mac_string(mac),
+        }
+        .neutron());
+    }
+    let old = p.mac;
+    d.macs.remove(&old);
     if let Some(p) = d.ports.get_mut(id) {
-        p.security_groups = final_groups;
-        p.port_security_enabled = security;
-        p.allowed_address_pairs = final_pairs;
+        p.mac = mac;
     }
     Ok(())
 }
@@ -494,55 +571,44 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
     let c = Caller::of(&ctx);
     let a = Attrs::of(&body, "port")?;
     a.check(ATTRS, PUT, false)?;
-    let fixed = parse_fixed_ips(&a)?;
-    let vnic = parse_vnic(&a)?;
-    let profile = parse_profile(&a)?;
+    let upd = parse_update(&a)?;
     let mut g = ctx.site.data.lock();
     let d = &mut g.network;
     let p = find(d, &c, &id)?;
-    if !c.owns(&p.project_id)
-        && !c.owns(
-            &d.networks
-                .get(&p.network_id)
-                .map(|n| n.project_id.clone())
-                .unwrap_or_default(),
-        )
-    {
-        return Err(policy_denied("rule:update_port"));
-    }
-    c.require_member("update_port")?;
-    check_admin_attrs(&c, &a, "update_port")?;
-    if a.has("mac_address") {
-        c.require_admin_attr("update_port", "mac_address")?;
-    }
-    let (device, owner, host) = (p.device_id.clone(), p.device_owner.clone(), p.host.clone());
-    update_security(d, &c, &id, &a)?;
-    if let Some(wanted) = &fixed {
+    check_update_rights(d, &c, p, &a)?;
+    let security = security_after(d, &c, p, &a)?;
+    let device = upd.device_id.unwrap_or_else(|| p.device_id.clone());
+    let owner = upd.device_owner.unwrap_or_else(|| p.device_owner.clone());
+    let host = upd.host.unwrap_or_else(|| p.host.clone());
+    if let Some(wanted) = &upd.fixed_ips {
         replace_fixed_ips(d, &id, wanted)?;
     }
-    let new_device = a.string("device_id")?.unwrap_or(device);
-    let new_owner = a.string("device_owner")?.unwrap_or(owner);
-    let new_host = a.string("binding:host_id")?.unwrap_or(host);
-    d.set_device(&id, &new_device, &new_owner, &new_host);
+    if let Some(mac) = upd.mac {
+        change_mac(d, &id, mac)?;
+    }
+    d.set_device(&id, &device, &owner, &host);
     let Some(p) = d.ports.get_mut(&id) else {
         return Err(not_found(&id));
     };
-    if let Some(v) = a.string("name")? {
+    p.security_groups = security.groups;
+    p.port_security_enabled = security.enabled;
+    p.allowed_address_pairs = security.pairs;
+    if let Some(v) = upd.name {
         p.name = v;
     }
-    if let Some(v) = a.string("description")? {
+    if let Some(v) = upd.description {
         p.std.description = v;
     }
-    if let Some(v) = a.boolean("admin_state_up")? {
+    if let Some(v) = upd.admin_state_up {
         p.admin_state_up = v;
     }
-    if let Some(v) = vnic {
+    if let Some(v) = upd.vnic {
         p.vnic_type = v;
     }
-    if let Some(v) = profile {
+    if let Some(v) = upd.profile {
         p.profile = v;
     }
-    // set_device counted this update already.
+    // set_device counted this update's revision.
     Ok(ok(json!({"port": view(p, c.admin)})))
 }
 

@@ -276,6 +276,13 @@ fn parse_new(a: &Attrs, project: String) -> Result<NewSubnet, ApiError> {
     let network_id = a
         .string("network_id")?
         .ok_or_else(|| required("network_id"))?;
+    if let Some(pool) = a.nullable_string("subnetpool_id")?.flatten() {
+        return Err(neutron_error(
+            404,
+            "SubnetPoolNotFound",
+            format!("Subnet pool {pool} could not be found."),
+        ));
+    }
     let (cidr, version) = parse_cidr_version(a)?;
     let ra_mode = ipv6_mode(a, "ipv6_ra_mode")?;
     let address_mode = ipv6_mode(a, "ipv6_address_mode")?;
