@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod http;
+pub mod jsonschema;
 pub mod keystone;
 pub mod microversion;
 pub mod nova;

@@ -1,5 +1,10 @@
 //! Nova v2.1 documents shared by the simulated site and the top: version documents, flavors,
-//! key pairs (fingerprints and generation), server groups and limits, per microversion.
+//! key pairs (fingerprints and generation) and server groups, per microversion; request
+//! validation in [`schema`].
+
+pub mod schema;
+
+pub use schema::{server_create_schema, validate_server_create};
 
 use crate::{time, Microversion};
 use base64::Engine;
@@ -262,8 +267,44 @@ mod tests {
         );
         assert!(fingerprint("garbage").is_none());
         let (private, public) = generate_keypair().unwrap();
-        assert!(private.contains("OPENSSH PRIVATE KEY"));
-        assert!(fingerprint(&public).is_some());
+        assert!(private.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+        assert!(public.starts_with("ssh-ed25519 ") && public.ends_with(" Generated-by-Nova"));
+        assert_eq!(fingerprint(&public).map(|f| f.len()), Some(47));
+    }
+
+    #[test]
+    fn keypair_answers_order_keys_like_nova() {
+        let k = KeypairView {
+            name: "k",
+            public_key: "ssh-ed25519 AAAA k",
+            fingerprint: "f",
+            key_type: "ssh",
+            user_id: "u",
+            id: 1,
+            created_at: Utc::now(),
+        };
+        let keys = |v: Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        let created = keypair(
+            &k,
+            Microversion::new(2, 2),
+            KeypairSection::Create,
+            Some("p"),
+        );
+        assert_eq!(
+            keys(created),
+            [
+                "private_key",
+                "type",
+                "name",
+                "public_key",
+                "fingerprint",
+                "user_id"
+            ]
+        );
+        let listed = keypair(&k, Microversion::new(2, 1), KeypairSection::List, None);
+        assert_eq!(keys(listed), ["name", "public_key", "fingerprint"]);
+        let shown = keypair(&k, Microversion::new(2, 103), KeypairSection::Show, None);
+        assert_eq!(keys(shown).last().map(String::as_str), Some("type"));
     }
 
     #[test]

@@ -69,6 +69,10 @@ mod tests {
             repr(&json!([true, null, 1, 2.5, 3.0])),
             "[True, None, 1, 2.5, 3.0]"
         );
+        assert_eq!(
+            repr(&json!({"n": 1, "ok": false, "none": null, "l": [1.0, "it's"]})),
+            "{'n': 1, 'ok': False, 'none': None, 'l': [1.0, \"it's\"]}"
+        );
         assert_eq!(repr(&json!("it's")), "\"it's\"");
         assert_eq!(repr(&json!("a'b\"c")), "'a\\'b\"c'");
     }

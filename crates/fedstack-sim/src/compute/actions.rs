@@ -3,7 +3,6 @@
 
 use super::hosts::{Placement, Request};
 use super::quotas::QuotaKind;
-use super::schema::{self, validate};
 use super::server::{Action, Lock, Server, Task, VmState};
 use super::servers::{check_unlocked, lock_settled, server_not_found};
 use super::{
@@ -19,6 +18,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
+use fedstack_api_types::nova::schema::{self, validate};
 use fedstack_api_types::{time, ApiError};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;

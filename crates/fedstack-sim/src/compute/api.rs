@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use fedstack_api_types::{ApiError, Service};
-use serde_json::{json, Value};
+use fedstack_api_types::{nova, ApiError, Service};
+use serde_json::Value;
 use std::sync::Arc;
 
 /// The Nova routes, nested under `/compute`.
@@ -43,31 +43,12 @@ async fn unrouted() -> ApiError {
     )
 }
 
-fn v21(site: &Site) -> Value {
-    json!({
-        "id": "v2.1", "status": "CURRENT", "version": "2.103", "min_version": "2.1",
-        "updated": "2013-07-23T11:33:21Z",
-        "links": [{"rel": "self", "href": format!("{}/v2.1/", super::root(site))}],
-    })
-}
-
 /// `GET /compute`: both API versions.
 async fn versions(State(site): State<Arc<Site>>) -> Json<Value> {
-    let v2 = json!({
-        "id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": "",
-        "updated": "2025-07-04T12:00:00Z",
-        "links": [{"rel": "self", "href": format!("{}/v2/", super::root(&site))}],
-    });
-    Json(json!({"versions": [v2, v21(&site)]}))
+    Json(nova::versions(&super::root(&site)))
 }
 
 /// `GET /compute/v2.1`: the current version.
 async fn version(State(site): State<Arc<Site>>) -> Json<Value> {
-    let mut v = v21(&site);
-    v["links"] = json!([
-        {"rel": "self", "href": format!("{}/v2.1/", super::root(&site))},
-        {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"},
-    ]);
-    v["media-types"] = json!([{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}]);
-    Json(json!({ "version": v }))
+    Json(nova::version(&super::root(&site)))
 }

@@ -1,12 +1,12 @@
-//! Server create: Nova's request schema per microversion, the checks Nova's API makes
-//! (flavor, image, key pair, networks, availability zone, group, quotas), then scheduling,
-//! NICs, boot volumes and the disk of each server.
+//! Server create: the body checked against Nova's schema per microversion
+//! ([`nova::validate_server_create`]), the checks Nova's API makes (flavor, image, key pair,
+//! networks, availability zone, group, quotas), then scheduling, NICs, boot volumes and the
+//! disk of each server.
 
 use super::flavors::{flavor_not_found, Flavor};
 use super::groups::group_not_found;
 use super::hosts::{Request, Resources};
 use super::quotas::{QuotaKind, Usage};
-use super::schema::{self, validate};
 use super::server::{Attachment, Disk, Fault, Server, Task, VmState};
 use super::servers::lock_settled;
 use super::{bad_request, forbidden, json_status, links, policy, ComputeData, Res};
@@ -16,121 +16,13 @@ use crate::network::NicRequest;
 use crate::site::SiteData;
 use axum::http::{header, HeaderValue, StatusCode};
 use chrono::{DateTime, Utc};
+use fedstack_api_types::jsonschema::is_uuid_like;
+use fedstack_api_types::nova::{self, schema};
 use fedstack_api_types::ApiError;
 use indexmap::IndexMap;
 use rand::distributions::{Alphanumeric, DistString};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
-
-/// Nova's server `description` (2.19+).
-pub fn description_schema() -> Value {
-    json!({"type": ["string", "null"], "minLength": 0, "maxLength": 255})
-}
-
-/// Nova's server `hostname` (2.90+).
-pub fn hostname_schema() -> Value {
-    json!({"type": "string", "minLength": 1, "maxLength": 255,
-           "pattern": "^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$"})
-}
-
-fn networks_schema(mv: Mv) -> Value {
-    let mut item = json!({
-        "fixed_ip": {"type": "string", "oneOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
-        "port": {"oneOf": [{"type": "string", "format": "uuid"}, {"type": "null"}]},
-        "uuid": {"type": "string"},
-    });
-    if mv.at_least(2, 32) {
-        item["tag"] = schema::tag();
-    }
-    let list = json!({"type": "array", "items": {
-        "type": "object", "properties": item, "additionalProperties": false}});
-    if mv.at_least(2, 37) {
-        json!({"oneOf": [list, {"type": "string", "enum": ["none", "auto"]}]})
-    } else {
-        list
-    }
-}
-
-fn bdm_schema() -> Value {
-    json!({"type": "object", "properties": {
-        "source_type": {"type": "string", "enum": ["volume", "image", "snapshot", "blank"]},
-        "uuid": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9._-]*$"},
-        "image_id": {"type": "string", "format": "uuid"},
-        "destination_type": {"type": "string", "enum": ["local", "volume"]},
-        "guest_format": {"type": "string", "maxLength": 255},
-        "device_type": {"type": "string", "maxLength": 255},
-        "disk_bus": {"type": "string", "maxLength": 255},
-        "boot_index": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"},
-        "device_name": {"type": "string", "maxLength": 255},
-        "delete_on_termination": schema::boolean(),
-        "volume_size": {"type": ["integer", "string", "null"], "pattern": "^[0-9]*$", "minimum": 0},
-        "volume_id": {"type": "string", "format": "uuid"},
-        "snapshot_id": {"type": "string", "format": "uuid"},
-        "no_device": {},
-        "tag": schema::tag(),
-        "volume_type": {"type": ["string", "null"], "minLength": 0, "maxLength": 255},
-    }, "additionalProperties": false})
-}
-
-fn create_schema(mv: Mv) -> Value {
-    let mut props = json!({
-        "name": schema::name(),
-        "imageRef": {"oneOf": [{"type": "string", "format": "uuid"}, {"type": "string", "maxLength": 0}]},
-        "flavorRef": {"type": ["string", "integer"], "minLength": 1},
-        "adminPass": {"type": "string"},
-        "metadata": schema::metadata(),
-        "networks": networks_schema(mv),
-        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
-        "accessIPv4": {"type": "string", "format": "ipv4"},
-        "accessIPv6": {"type": "string", "format": "ipv6"},
-        "availability_zone": schema::name(),
-        "block_device_mapping_v2": {"type": "array", "items": bdm_schema()},
-        "config_drive": schema::boolean(),
-        "key_name": schema::name(),
-        "min_count": schema::positive_integer(),
-        "max_count": schema::positive_integer(),
-        "return_reservation_id": schema::boolean(),
-        "security_groups": {"type": "array", "items": {
-            "type": "object", "properties": {"name": schema::name()}, "additionalProperties": false}},
-        "user_data": {"type": "string", "format": "base64", "maxLength": 65535},
-    });
-    if !mv.at_least(2, 57) {
-        props["personality"] = json!({"type": "array", "items": {"type": "object",
-            "properties": {"path": {"type": "string"}, "contents": {"type": "string", "format": "base64"}},
-            "additionalProperties": false}});
-    }
-    if mv.at_least(2, 19) {
-        props["description"] = description_schema();
-    }
-    if mv.at_least(2, 52) {
-        props["tags"] = json!({"type": "array", "items": schema::tag(), "maxItems": 50});
-    }
-    if mv.at_least(2, 74) {
-        props["host"] = schema::name();
-        props["hypervisor_hostname"] = schema::name();
-    }
-    if mv.at_least(2, 90) {
-        props["hostname"] = hostname_schema();
-    }
-    let required = if mv.at_least(2, 37) {
-        json!(["name", "flavorRef", "networks"])
-    } else {
-        json!(["name", "flavorRef"])
-    };
-    let hints = json!({"type": "object", "properties": {
-        "group": {"type": "string", "format": "uuid"}}, "additionalProperties": true});
-    json!({
-        "type": "object",
-        "properties": {
-            "server": {"type": "object", "properties": props, "required": required,
-                       "additionalProperties": false},
-            "os:scheduler_hints": hints,
-            "OS-SCH-HNT:scheduler_hints": hints,
-        },
-        "required": ["server"],
-        "additionalProperties": false,
-    })
-}
 
 /// How a server boots.
 enum Boot {
@@ -174,7 +66,7 @@ struct Spec {
 
 /// `POST /servers`.
 pub async fn create(ctx: Ctx, mv: Mv, OsJson(body): OsJson) -> Res {
-    validate(&create_schema(mv), &body)?;
+    nova::validate_server_create(&body, mv.0)?;
     let mut g = lock_settled(&ctx);
     let spec = parse(&ctx, mv, &body, &mut g)?;
     let count = admit(&ctx, &g.compute, &spec)?;
@@ -464,7 +356,7 @@ fn nic(n: &Value, max: u32) -> Result<NicRequest, ApiError> {
         });
     }
     let id = n["uuid"].as_str().unwrap_or_default();
-    if !schema::is_uuid_like(id) {
+    if !is_uuid_like(id) {
         return Err(bad_request(format!(
             "Bad networks format: network uuid is not in proper format ({id})"
         )));

@@ -1,8 +1,7 @@
 //! Flavors: Nova's defaults, the per-microversion views, admin create/update/delete,
 //! flavor access and extra specs.
 
-use super::schema::{self, validate};
-use super::{bad_request, conflict, empty, links, next_link, not_found, require_admin, Res, JSON};
+use super::{bad_request, conflict, empty, next_link, not_found, require_admin, Res, JSON};
 use crate::ctx::{Ctx, Mv, OsJson};
 use crate::site::Site;
 use axum::extract::{Path, Query};
@@ -10,6 +9,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use fedstack_api_types::nova::schema::{self, validate};
+use fedstack_api_types::nova::{self, FlavorView};
 use fedstack_api_types::ApiError;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -122,38 +123,28 @@ pub fn routes() -> Router<Arc<Site>> {
         )
 }
 
-/// A flavor as Nova shows it at `mv` (`detail` adds the sizes).
+/// A flavor as Nova shows it at `mv` (`detail` adds the sizes and, from 2.61, the extra
+/// specs, which every caller may read).
 fn view(site: &Site, f: &Flavor, mv: Mv, detail: bool) -> Value {
-    let mut v = Map::new();
-    v.insert("id".into(), json!(f.id));
-    v.insert("name".into(), json!(f.name));
+    let v = FlavorView {
+        id: &f.id,
+        name: &f.name,
+        vcpus: i64::from(f.vcpus),
+        ram: f.ram as i64,
+        disk: f.disk as i64,
+        ephemeral: f.ephemeral as i64,
+        swap: f.swap as i64,
+        rxtx_factor: f.rxtx_factor,
+        is_public: f.is_public,
+        description: f.description.as_deref(),
+        extra_specs: &f.extra_specs,
+    };
+    let root = super::root(site);
     if detail {
-        v.insert("ram".into(), json!(f.ram));
-        v.insert("disk".into(), json!(f.disk));
-        let swap = if f.swap == 0 && !mv.at_least(2, 75) {
-            json!("")
-        } else {
-            json!(f.swap)
-        };
-        v.insert("swap".into(), swap);
-        v.insert("OS-FLV-EXT-DATA:ephemeral".into(), json!(f.ephemeral));
-        if !mv.at_least(2, 75) {
-            v.insert("OS-FLV-DISABLED:disabled".into(), json!(false));
-        }
-        v.insert("vcpus".into(), json!(f.vcpus));
-        v.insert("os-flavor-access:is_public".into(), json!(f.is_public));
-        if !mv.at_least(2, 75) {
-            v.insert("rxtx_factor".into(), json!(f.rxtx_factor));
-        }
+        nova::flavor_detail(&root, &v, mv.0, true)
+    } else {
+        nova::flavor_brief(&root, &v, mv.0)
     }
-    v.insert("links".into(), links(site, &format!("flavors/{}", f.id)));
-    if mv.at_least(2, 55) {
-        v.insert("description".into(), json!(f.description));
-    }
-    if detail && mv.at_least(2, 61) {
-        v.insert("extra_specs".into(), json!(f.extra_specs));
-    }
-    Value::Object(v)
 }
 
 async fn list(ctx: Ctx, mv: Mv, Query(q): Query<HashMap<String, String>>) -> Res {

@@ -3,7 +3,6 @@
 
 use super::hosts::Placement;
 use super::quotas::QuotaKind;
-use super::schema::{self, validate};
 use super::{bad_request, empty, forbidden, not_found, Res, JSON};
 use crate::ctx::{Ctx, Mv, OsJson};
 use crate::site::Site;
@@ -12,9 +11,11 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use fedstack_api_types::nova::schema::{self, validate};
+use fedstack_api_types::nova::{self, ServerGroupView};
 use fedstack_api_types::ApiError;
 use indexmap::IndexMap;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -32,6 +33,24 @@ pub struct ServerGroup {
 }
 
 impl ServerGroup {
+    /// The group as Nova shows it at `mv`.
+    fn view(&self, mv: Mv) -> Value {
+        let rules = match self.max_server_per_host {
+            Some(n) => json!({ "max_server_per_host": n }),
+            None => json!({}),
+        };
+        let view = ServerGroupView {
+            id: &self.id,
+            name: &self.name,
+            policy: &self.policy,
+            rules: &rules,
+            members: &self.members,
+            project_id: &self.project_id,
+            user_id: &self.user_id,
+        };
+        nova::server_group(&view, mv.0)
+    }
+
     /// What the policy asks of the scheduler.
     pub fn placement(&self) -> Placement {
         match self.policy.as_str() {
@@ -92,30 +111,6 @@ pub fn routes() -> Router<Arc<Site>> {
     Router::new()
         .route("/v2.1/os-server-groups", get(list).post(create))
         .route("/v2.1/os-server-groups/{id}", get(show).delete(delete))
-}
-
-fn view(g: &ServerGroup, mv: Mv) -> Value {
-    let mut v = Map::new();
-    v.insert("id".into(), json!(g.id));
-    v.insert("name".into(), json!(g.name));
-    if mv.at_least(2, 64) {
-        v.insert("policy".into(), json!(g.policy));
-        let rules = match g.max_server_per_host {
-            Some(n) => json!({ "max_server_per_host": n }),
-            None => json!({}),
-        };
-        v.insert("rules".into(), rules);
-        v.insert("members".into(), json!(g.members));
-    } else {
-        v.insert("policies".into(), json!([g.policy]));
-        v.insert("metadata".into(), json!({}));
-        v.insert("members".into(), json!(g.members));
-    }
-    if mv.at_least(2, 13) {
-        v.insert("project_id".into(), json!(g.project_id));
-        v.insert("user_id".into(), json!(g.user_id));
-    }
-    Value::Object(v)
 }
 
 fn policies(mv: Mv) -> Value {
@@ -203,7 +198,7 @@ async fn create(ctx: Ctx, mv: Mv, OsJson(body): OsJson) -> Res {
     if limit >= 0 && compute.groups.count(ctx.project_id()) as i64 >= limit {
         return Err(forbidden("Quota exceeded, too many server groups."));
     }
-    let answer = json!({"server_group": view(&group, mv)});
+    let answer = json!({"server_group": group.view(mv)});
     compute.groups.by_id.insert(group.id.clone(), group);
     Ok(Json(answer).into_response())
 }
@@ -234,7 +229,7 @@ async fn list(ctx: Ctx, mv: Mv, Query(q): Query<HashMap<String, String>>) -> Res
         .filter(|grp| all || grp.project_id == ctx.project_id())
         .skip(offset)
         .take(limit)
-        .map(|grp| view(grp, mv))
+        .map(|grp| grp.view(mv))
         .collect();
     Ok(Json(json!({ "server_groups": groups })).into_response())
 }
@@ -246,7 +241,7 @@ async fn show(ctx: Ctx, mv: Mv, Path(id): Path<String>) -> Res {
         .groups
         .visible(&id, ctx.project_id(), ctx.is_admin())
         .ok_or_else(|| group_not_found(&id))?;
-    Ok(Json(json!({"server_group": view(group, mv)})).into_response())
+    Ok(Json(json!({"server_group": group.view(mv)})).into_response())
 }
 
 async fn delete(ctx: Ctx, Path(id): Path<String>) -> Res {

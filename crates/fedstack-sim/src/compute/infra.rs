@@ -2,7 +2,6 @@
 //! `os-availability-zone` (and the empty `os-aggregates`).
 
 use super::hosts::{Host, ServiceState};
-use super::schema::{self, validate};
 use super::{bad_request, no_resource, not_found, require_admin, ComputeData, Res};
 use crate::ctx::{Ctx, Mv, OsJson};
 use crate::site::Site;
@@ -11,6 +10,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use chrono::{DateTime, SubsecRound, Utc};
+use fedstack_api_types::jsonschema::is_uuid_like;
+use fedstack_api_types::nova::schema::{self, validate};
 use fedstack_api_types::{time, ApiError};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -204,7 +205,7 @@ fn list_hypervisors(ctx: &Ctx, mv: Mv, q: &HashMap<String, String>, detail: bool
 }
 
 fn find_hypervisor<'a>(c: &'a ComputeData, mv: Mv, id: &str) -> Result<&'a Host, ApiError> {
-    if mv.at_least(2, 53) && !schema::is_uuid_like(id) {
+    if mv.at_least(2, 53) && !is_uuid_like(id) {
         return Err(bad_request(format!("Invalid uuid {id}")));
     }
     c.hosts

@@ -1,8 +1,7 @@
-//! Key pairs (`os-keypairs`): imported or generated (a real ed25519 key), per user, with
-//! Nova's MD5 fingerprints and the per-microversion views.
+//! Key pairs (`os-keypairs`): imported or generated (a real ed25519 key), per user, shown with
+//! the fingerprints and per-microversion views of [`fedstack_api_types::nova`].
 
 use super::quotas::QuotaKind;
-use super::schema::validate;
 use super::{
     bad_request, conflict, empty, forbidden, json_status, next_link, not_found, policy, Res, JSON,
 };
@@ -13,18 +12,18 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use base64::Engine;
 use chrono::{DateTime, Utc};
-use fedstack_api_types::{time, ApiError};
-use md5::{Digest, Md5};
-use serde_json::{json, Map, Value};
+use fedstack_api_types::nova::schema::validate;
+use fedstack_api_types::nova::{self, KeypairSection, KeypairView};
+use fedstack_api_types::ApiError;
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// A key pair.
 #[derive(Debug, Clone)]
 pub struct Keypair {
-    pub id: u64,
+    pub id: i64,
     pub name: String,
     pub user_id: String,
     pub public_key: String,
@@ -34,11 +33,27 @@ pub struct Keypair {
     pub created_at: DateTime<Utc>,
 }
 
+impl Keypair {
+    /// The key pair as Nova shows it in `section` at `mv`.
+    fn view(&self, mv: Mv, section: KeypairSection, private_key: Option<&str>) -> Value {
+        let k = KeypairView {
+            name: &self.name,
+            public_key: &self.public_key,
+            fingerprint: &self.fingerprint,
+            key_type: &self.key_type,
+            user_id: &self.user_id,
+            id: self.id,
+            created_at: self.created_at,
+        };
+        nova::keypair(&k, mv.0, section, private_key)
+    }
+}
+
 /// Key pairs by user, then by name (Nova lists them sorted by name).
 #[derive(Debug, Default)]
 pub struct Keypairs {
     by_user: HashMap<String, BTreeMap<String, Keypair>>,
-    last_id: u64,
+    last_id: i64,
 }
 
 impl Keypairs {
@@ -51,36 +66,6 @@ impl Keypairs {
     pub fn count(&self, user_id: &str) -> u64 {
         self.by_user.get(user_id).map_or(0, |m| m.len() as u64)
     }
-}
-
-/// Nova's fingerprint: the MD5 of the key blob, as colon-separated hex pairs.
-pub fn fingerprint(public_key: &str) -> Option<String> {
-    let blob = public_key.split_whitespace().nth(1)?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(blob)
-        .ok()?;
-    let digest = Md5::digest(raw);
-    Some(
-        digest
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(":"),
-    )
-}
-
-/// A fresh ed25519 key pair: (OpenSSH private key, public key line).
-fn generate() -> Result<(String, String), ApiError> {
-    let failed = |_| super::err(StatusCode::INTERNAL_SERVER_ERROR, "Key generation failed.");
-    let mut key = ssh_key::PrivateKey::random(&mut rand::rngs::OsRng, ssh_key::Algorithm::Ed25519)
-        .map_err(failed)?;
-    key.set_comment("Generated-by-Nova");
-    let private = key
-        .to_openssh(ssh_key::LineEnding::LF)
-        .map_err(failed)?
-        .to_string();
-    let public = key.public_key().to_openssh().map_err(failed)?;
-    Ok((private, public))
 }
 
 /// The key pair routes.
@@ -147,11 +132,13 @@ async fn create(ctx: Ctx, mv: Mv, OsJson(body): OsJson) -> Res {
     let (private_key, public_key) = match b["public_key"].as_str() {
         Some(k) => (None, k.trim().to_string()),
         None => {
-            let (private, public) = generate()?;
+            let (private, public) = nova::generate_keypair().ok_or_else(|| {
+                super::err(StatusCode::INTERNAL_SERVER_ERROR, "Key generation failed.")
+            })?;
             (Some(private), public)
         }
     };
-    let fingerprint = fingerprint(&public_key)
+    let fingerprint = nova::fingerprint(&public_key)
         .filter(|_| key_type == "x509" || ssh_key::PublicKey::from_openssh(&public_key).is_ok())
         .ok_or_else(|| bad_request("Keypair data is invalid: failed to generate fingerprint"))?;
     let mut g = ctx.site.data.lock();
@@ -173,7 +160,7 @@ async fn create(ctx: Ctx, mv: Mv, OsJson(body): OsJson) -> Res {
         key_type,
         created_at: Utc::now(),
     };
-    let view = created_view(&kp, private_key, mv);
+    let view = kp.view(mv, KeypairSection::Create, private_key.as_deref());
     compute
         .keypairs
         .by_user
@@ -186,43 +173,6 @@ async fn create(ctx: Ctx, mv: Mv, OsJson(body): OsJson) -> Res {
         StatusCode::OK
     };
     Ok(json_status(status, json!({ "keypair": view })))
-}
-
-/// The answer to a create: `type` (2.2+) and the generated private key first.
-fn created_view(kp: &Keypair, private_key: Option<String>, mv: Mv) -> Value {
-    let mut v = Map::new();
-    if mv.at_least(2, 2) {
-        v.insert("type".into(), json!(kp.key_type));
-    }
-    if let Some(p) = private_key {
-        v.insert("private_key".into(), json!(p));
-    }
-    v.insert("name".into(), json!(kp.name));
-    v.insert("public_key".into(), json!(kp.public_key));
-    v.insert("fingerprint".into(), json!(kp.fingerprint));
-    v.insert("user_id".into(), json!(kp.user_id));
-    Value::Object(v)
-}
-
-fn list_view(kp: &Keypair, mv: Mv) -> Value {
-    let mut v =
-        json!({"name": kp.name, "public_key": kp.public_key, "fingerprint": kp.fingerprint});
-    if mv.at_least(2, 2) {
-        v["type"] = json!(kp.key_type);
-    }
-    json!({ "keypair": v })
-}
-
-fn show_view(kp: &Keypair, mv: Mv) -> Value {
-    let mut v = json!({
-        "name": kp.name, "public_key": kp.public_key, "fingerprint": kp.fingerprint,
-        "user_id": kp.user_id, "created_at": time::micros_naive(kp.created_at),
-        "deleted": false, "deleted_at": null, "id": kp.id, "updated_at": null,
-    });
-    if mv.at_least(2, 2) {
-        v["type"] = json!(kp.key_type);
-    }
-    v
 }
 
 async fn list(ctx: Ctx, mv: Mv, Query(q): Query<HashMap<String, String>>) -> Res {
@@ -254,7 +204,11 @@ async fn list(ctx: Ctx, mv: Mv, Query(q): Query<HashMap<String, String>>) -> Res
         .map(|(_, k)| k)
         .take(limit.unwrap_or(usize::MAX))
         .collect();
-    let mut body = json!({"keypairs": page.iter().map(|k| list_view(k, mv)).collect::<Vec<_>>()});
+    let list: Vec<Value> = page
+        .iter()
+        .map(|k| json!({"keypair": k.view(mv, KeypairSection::List, None)}))
+        .collect();
+    let mut body = json!({ "keypairs": list });
     if let (Some(l), Some(last)) = (limit, page.last()) {
         if page.len() == l {
             body["keypairs_links"] =
@@ -281,7 +235,7 @@ async fn show(
         .keypairs
         .get(&user_id, &name)
         .ok_or_else(|| keypair_not_found(&name, &user_id))?;
-    Ok(Json(json!({"keypair": show_view(kp, mv)})).into_response())
+    Ok(Json(json!({"keypair": kp.view(mv, KeypairSection::Show, None)})).into_response())
 }
 
 async fn delete(
@@ -304,22 +258,4 @@ async fn delete(
         StatusCode::ACCEPTED
     };
     Ok(empty(status, JSON))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fingerprint_is_novas_md5_form() {
-        let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKN5KQzNi9J86MAkRpF27dUf+wlv0Kx3Q87XC4bKm1Fe capture@fedstack";
-        assert_eq!(
-            fingerprint(key).as_deref(),
-            Some("91:15:9b:d5:76:5c:a0:a4:5a:4d:28:b2:c6:9c:2a:b3")
-        );
-        let (private, public) = generate().unwrap();
-        assert!(private.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
-        assert!(public.starts_with("ssh-ed25519 ") && public.ends_with(" Generated-by-Nova"));
-        assert_eq!(fingerprint(&public).map(|f| f.len()), Some(47));
-    }
 }

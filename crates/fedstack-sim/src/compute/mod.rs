@@ -11,7 +11,6 @@ mod hosts;
 mod infra;
 mod keypairs;
 mod quotas;
-mod schema;
 mod server;
 mod servers;
 mod subres;
@@ -104,11 +103,7 @@ fn root(site: &Site) -> String {
 
 /// Nova's `self` and `bookmark` links of a resource (`servers/<id>`, `flavors/1`).
 fn links(site: &Site, path: &str) -> Value {
-    let root = root(site);
-    json!([
-        {"rel": "self", "href": format!("{root}/v2.1/{path}")},
-        {"rel": "bookmark", "href": format!("{root}/{path}")},
-    ])
+    fedstack_api_types::nova::links(&root(site), path)
 }
 
 /// Nova's `bookmark`-only link list (embedded image and flavor references).

@@ -1,6 +1,5 @@
 //! Compute quotas (`os-quota-sets`), their enforcement, and `limits`.
 
-use super::schema::{self, validate};
 use super::{bad_request, empty, forbidden, policy, require_admin, ComputeData, Res, JSON};
 use crate::ctx::{Ctx, Mv, OsJson};
 use crate::site::Site;
@@ -9,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use fedstack_api_types::nova::schema::{self, validate};
 use fedstack_api_types::ApiError;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;

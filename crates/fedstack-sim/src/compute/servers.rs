@@ -1,7 +1,6 @@
 //! Servers: list (filters, sorting, paging), show, update, delete, and the settling of due
 //! transitions (with the network and volume cleanup of finished deletions).
 
-use super::schema::{self, validate};
 use super::server::{Server, Task, VmState};
 use super::view::{basic, Section, Viewer};
 use super::{bad_request, conflict, empty, next_link, not_found, policy, ComputeData, Res, JSON};
@@ -13,6 +12,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use fedstack_api_types::nova::schema::{self, validate};
+use fedstack_api_types::pyrepr::repr;
 use fedstack_api_types::{time, ApiError};
 use parking_lot::MutexGuard;
 use regex::Regex;
@@ -127,10 +128,10 @@ fn update_schema(mv: Mv) -> Value {
         "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
     });
     if mv.at_least(2, 19) {
-        props["description"] = super::create::description_schema();
+        props["description"] = schema::server_description();
     }
     if mv.at_least(2, 90) {
-        props["hostname"] = super::create::hostname_schema();
+        props["hostname"] = schema::server_hostname();
     }
     json!({
         "type": "object",
@@ -423,7 +424,7 @@ fn parse_paging(q: &[(String, String)]) -> Result<Paging, ApiError> {
             let keys: Vec<Value> = SORT_KEYS.iter().map(|k| json!(k)).collect();
             return Err(bad_request(format!(
                 "Invalid input for query parameters sort_key. Value: {k}. '{k}' is not one of {}",
-                schema::py_repr(&json!(keys))
+                repr(&json!(keys))
             )));
         }
         None => None,

@@ -2,7 +2,6 @@
 //! volume attachments (`os-volume_attachments`).
 
 use super::quotas::QuotaKind;
-use super::schema::{self, validate};
 use super::server::{Attachment, Server, VmState};
 use super::servers::{lock_settled, viewer};
 use super::{
@@ -18,6 +17,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use fedstack_api_types::nova::schema::{self, validate};
 use fedstack_api_types::ApiError;
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
