@@ -202,6 +202,13 @@ fn collection_url(site: &Site, collection: &str) -> String {
     format!("{}/v2.0/{collection}", site.service_root(Service::Network))
 }
 
+/// Replaces `field` when an update gave a new value.
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}
+
 /// `201 Created` with a JSON body.
 fn created(body: Value) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()

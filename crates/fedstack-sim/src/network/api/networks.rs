@@ -3,7 +3,7 @@
 use super::body::Attrs;
 use super::query::ListQuery;
 use super::{
-    bad_request, collection_url, created, invalid_input, no_content, shown, Caller, Pairs, Res,
+    bad_request, collection_url, created, invalid_input, no_content, set, shown, Caller, Pairs, Res,
 };
 use crate::ctx::{Ctx, OsJson};
 use crate::network::model::{Network, Resource};
@@ -224,39 +224,30 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
     let c = Caller::of(&ctx);
     let a = Attrs::of(&body, "network")?;
     a.check(ATTRS, PUT, false)?;
+    let name = a.string("name")?;
+    let description = a.string("description")?;
+    let admin_state_up = a.boolean("admin_state_up")?;
+    let shared = a.boolean("shared")?;
+    let external = a.boolean("router:external")?;
+    let is_default = a.boolean("is_default")?;
+    let port_security = a.boolean("port_security_enabled")?;
+    let mtu = check_mtu(a.integer("mtu")?)?;
     let mut g = ctx.site.data.lock();
     let d = &mut g.network;
     find_owned(d, &c, &id, "update_network")?;
     c.require_member("update_network")?;
     check_admin_attrs(&c, &a, "update_network")?;
-    let mtu = check_mtu(a.integer("mtu")?)?;
     let Some(n) = d.networks.get_mut(&id) else {
         return Err(not_found(&id));
     };
-    if let Some(v) = a.string("name")? {
-        n.name = v;
-    }
-    if let Some(v) = a.string("description")? {
-        n.std.description = v;
-    }
-    if let Some(v) = a.boolean("admin_state_up")? {
-        n.admin_state_up = v;
-    }
-    if let Some(v) = a.boolean("shared")? {
-        n.shared = v;
-    }
-    if let Some(v) = a.boolean("router:external")? {
-        n.external = v;
-    }
-    if let Some(v) = a.boolean("is_default")? {
-        n.is_default = v;
-    }
-    if let Some(v) = a.boolean("port_security_enabled")? {
-        n.port_security_enabled = v;
-    }
-    if let Some(v) = mtu {
-        n.mtu = v;
-    }
+    set(&mut n.name, name);
+    set(&mut n.std.description, description);
+    set(&mut n.admin_state_up, admin_state_up);
+    set(&mut n.shared, shared);
+    set(&mut n.external, external);
+    set(&mut n.is_default, is_default);
+    set(&mut n.port_security_enabled, port_security);
+    set(&mut n.mtu, mtu);
     n.std.touch();
     Ok(super::ok(json!({"network": view(n, c.admin, false)})))
 }

@@ -4,7 +4,7 @@
 use super::body::{invalid_attr, parse_ip, py, Attrs};
 use super::query::ListQuery;
 use super::{
-    collection_url, created, networks, no_content, ok, policy_denied, ports, shown, subnets,
+    collection_url, created, networks, no_content, ok, policy_denied, ports, set, shown, subnets,
     Caller, Pairs, Res,
 };
 use crate::ctx::{Ctx, OsJson};
@@ -363,6 +363,11 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
     }
     let gateway = parse_gateway(&a, &c, "update_router")?;
     let routes = parse_routes(&a)?;
+    let name = a.string("name")?;
+    let description = a.string("description")?;
+    let admin_state_up = a.boolean("admin_state_up")?;
+    let distributed = a.boolean("distributed")?;
+    let ha = a.boolean("ha")?;
     let mut g = ctx.site.data.lock();
     let d = &mut g.network;
     find(d, &c, &id)?;
@@ -372,24 +377,12 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
     let Some(r) = d.routers.get_mut(&id) else {
         return Err(not_found(&id));
     };
-    if let Some(v) = a.string("name")? {
-        r.name = v;
-    }
-    if let Some(v) = a.string("description")? {
-        r.std.description = v;
-    }
-    if let Some(v) = a.boolean("admin_state_up")? {
-        r.admin_state_up = v;
-    }
-    if let Some(v) = routes {
-        r.routes = v;
-    }
-    if let Some(v) = a.boolean("distributed")? {
-        r.distributed = v;
-    }
-    if let Some(v) = a.boolean("ha")? {
-        r.ha = v;
-    }
+    set(&mut r.name, name);
+    set(&mut r.std.description, description);
+    set(&mut r.admin_state_up, admin_state_up);
+    set(&mut r.routes, routes);
+    set(&mut r.distributed, distributed);
+    set(&mut r.ha, ha);
     r.std.touch();
     let r = find(d, &c, &id)?;
     Ok(ok(json!({"router": view(d, r, c.admin)})))

@@ -3,7 +3,8 @@
 use super::body::{invalid_attr, py, Attrs};
 use super::query::ListQuery;
 use super::{
-    bad_request, collection_url, created, no_content, ok, policy_denied, shown, Caller, Pairs, Res,
+    bad_request, collection_url, created, no_content, ok, policy_denied, set, shown, Caller, Pairs,
+    Res,
 };
 use crate::ctx::{Ctx, OsJson};
 use crate::network::model::{Resource, SecurityGroup, SgRule, Std};
@@ -240,10 +241,12 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
     let a = Attrs::of(&body, "security_group")?;
     a.check(ATTRS, PUT, false)?;
     c.require_member("update_security_group")?;
+    let name = a.string("name")?;
+    let description = a.string("description")?;
+    let stateful = a.boolean("stateful")?;
     let mut g = ctx.site.data.lock();
     let d = &mut g.network;
     let sg = find(d, &c, &id)?;
-    let name = a.string("name")?;
     if d.is_default_group(sg) && name.as_deref().is_some_and(|n| n != "default") {
         return Err(neutron_error(
             409,
@@ -254,15 +257,9 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
     let Some(sg) = d.security_groups.get_mut(&id) else {
         return Err(not_found(&id));
     };
-    if let Some(v) = name {
-        sg.name = v;
-    }
-    if let Some(v) = a.string("description")? {
-        sg.std.description = v;
-    }
-    if let Some(v) = a.boolean("stateful")? {
-        sg.stateful = v;
-    }
+    set(&mut sg.name, name);
+    set(&mut sg.std.description, description);
+    set(&mut sg.stateful, stateful);
     sg.std.touch();
     let sg = find(d, &c, &id)?;
     Ok(ok(json!({"security_group": view(d, sg, false)})))

@@ -4,7 +4,7 @@ use super::body::{invalid_attr, parse_cidr, parse_ip, py, Attrs};
 use super::query::ListQuery;
 use super::{
     bad_request, collection_url, created, invalid_input, networks, no_content, ok, policy_denied,
-    shown, Caller, Pairs, Res,
+    set, shown, Caller, Pairs, Res,
 };
 use crate::ctx::{Ctx, OsJson};
 use crate::network::ipam::{from_int, to_int};
@@ -403,6 +403,10 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
     let pools = parse_pools(&a)?;
     let routes = parse_routes(&a)?;
     let nameservers = parse_nameservers(&a)?;
+    let name = a.string("name")?;
+    let description = a.string("description")?;
+    let enable_dhcp = a.boolean("enable_dhcp")?;
+    let service_types = a.strings("service_types")?;
     let mut g = ctx.site.data.lock();
     let d = &mut g.network;
     let s = find(d, &c, &id)?;
@@ -419,24 +423,12 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
         *s = before;
         return Err(e);
     }
-    if let Some(v) = a.string("name")? {
-        s.name = v;
-    }
-    if let Some(v) = a.string("description")? {
-        s.std.description = v;
-    }
-    if let Some(v) = a.boolean("enable_dhcp")? {
-        s.enable_dhcp = v;
-    }
-    if let Some(v) = routes {
-        s.host_routes = v;
-    }
-    if let Some(v) = nameservers {
-        s.dns_nameservers = v;
-    }
-    if let Some(v) = a.strings("service_types")? {
-        s.service_types = v;
-    }
+    set(&mut s.name, name);
+    set(&mut s.std.description, description);
+    set(&mut s.enable_dhcp, enable_dhcp);
+    set(&mut s.host_routes, routes);
+    set(&mut s.dns_nameservers, nameservers);
+    set(&mut s.service_types, service_types);
     s.std.touch();
     Ok(ok(json!({"subnet": view(s, external)})))
 }
