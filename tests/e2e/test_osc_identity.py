@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from samples import assert_error_like, assert_same_shape, load
 from simharness import Api, body_of, expect, field
 
@@ -181,3 +183,20 @@ def test_role_assignment_list_shows_admin(osc, admin):
     )
     real = load("identity/012-role-assignments-list-as-admin")["response"]["body"]
     assert_same_shape(real, expect(resp, 200), "role_assignments")
+
+
+@pytest.mark.parametrize("value", ["true", "True", "1"])
+def test_role_assignments_include_names_flag(admin, value):
+    """keystone's query_filter_is_true: any value but "0" is true (OSC sends
+    include_names=True)."""
+    resp = admin.get(
+        "identity",
+        f"/role_assignments?user.id={admin.user_id}"
+        f"&scope.project.id={admin.project_id}&include_names={value}",
+    )
+    assignments = expect(resp, 200)["role_assignments"]
+    assert assignments
+    for a in assignments:
+        assert "name" in a["role"], a
+        assert a["user"]["name"] == "admin", a
+        assert a["scope"]["project"]["name"] == "admin", a
