@@ -2,6 +2,7 @@
 //! service uses, microversion negotiation, and the timestamp formats of each service.
 
 pub mod error;
+pub mod glance;
 pub mod http;
 pub mod jsonschema;
 pub mod keystone;

@@ -1,6 +1,6 @@
 //! Images of the top and their copies on sites.
 
-use crate::{json_col, now_ms, Result, Store};
+use crate::{conflict_on_unique, json_col, now_ms, Result, Store};
 use serde_json::Value;
 use sqlx::Row;
 
@@ -119,6 +119,49 @@ impl Store {
         Ok(())
     }
 
+    /// Inserts a new image; [`crate::StoreError::Conflict`] when its ID is taken.
+    pub async fn insert_image(&self, i: &ImageRow) -> Result<()> {
+        let q = format!(
+            "INSERT INTO images ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        );
+        sqlx::query(&q)
+            .bind(&i.id)
+            .bind(&i.name)
+            .bind(&i.owner)
+            .bind(&i.visibility)
+            .bind(&i.status)
+            .bind(&i.policy)
+            .bind(i.size)
+            .bind(&i.checksum)
+            .bind(&i.hash_value)
+            .bind(&i.disk_format)
+            .bind(&i.container_format)
+            .bind(i.min_disk)
+            .bind(i.min_ram)
+            .bind(i.protected as i64)
+            .bind(serde_json::to_string(&i.tags).unwrap_or_else(|_| "[]".into()))
+            .bind(Value::Object(i.properties.clone()).to_string())
+            .bind(i.local_data as i64)
+            .bind(i.created_at)
+            .bind(i.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_on_unique(e, "image ID"))?;
+        Ok(())
+    }
+
+    /// Images with a replication policy (e.g. every `register` image).
+    pub async fn images_with_policy(&self, policy: &str) -> Result<Vec<ImageRow>> {
+        let q = format!("SELECT {COLS} FROM images WHERE policy = $1 ORDER BY created_at, id");
+        sqlx::query(&q)
+            .bind(policy)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(image_row)
+            .collect()
+    }
+
     pub async fn image(&self, id: &str) -> Result<Option<ImageRow>> {
         let q = format!("SELECT {COLS} FROM images WHERE id = $1");
         sqlx::query(&q)
@@ -189,6 +232,17 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets an image's copy on a site. True if there was one.
+    pub async fn delete_image_copy(&self, image_id: &str, site_id: &str) -> Result<bool> {
+        let n = sqlx::query("DELETE FROM image_copies WHERE image_id = $1 AND site_id = $2")
+            .bind(image_id)
+            .bind(site_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
     pub async fn image_copy(&self, image_id: &str, site_id: &str) -> Result<Option<ImageCopy>> {
         sqlx::query("SELECT image_id, site_id, site_image_id, state, error, attempts, updated_at FROM image_copies WHERE image_id = $1 AND site_id = $2")
             .bind(image_id)
@@ -203,6 +257,17 @@ impl Store {
     pub async fn image_copies(&self, image_id: &str) -> Result<Vec<ImageCopy>> {
         sqlx::query("SELECT image_id, site_id, site_image_id, state, error, attempts, updated_at FROM image_copies WHERE image_id = $1 ORDER BY site_id")
             .bind(image_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(copy_row)
+            .collect()
+    }
+
+    /// Every image copy on a site.
+    pub async fn image_copies_of_site(&self, site_id: &str) -> Result<Vec<ImageCopy>> {
+        sqlx::query("SELECT image_id, site_id, site_image_id, state, error, attempts, updated_at FROM image_copies WHERE site_id = $1 ORDER BY image_id")
+            .bind(site_id)
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -231,5 +296,95 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| r.try_get("image_id")).transpose()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{test_store, StoreError};
+
+    fn image(id: &str, owner: &str, visibility: &str, policy: &str, created_at: i64) -> ImageRow {
+        ImageRow {
+            id: id.into(),
+            name: Some(format!("image {id}")),
+            owner: owner.into(),
+            visibility: visibility.into(),
+            status: "queued".into(),
+            policy: policy.into(),
+            size: None,
+            checksum: None,
+            hash_value: None,
+            disk_format: Some("raw".into()),
+            container_format: Some("bare".into()),
+            min_disk: 0,
+            min_ram: 0,
+            protected: false,
+            tags: vec!["t".into()],
+            properties: serde_json::Map::from_iter([("k".to_string(), Value::from("v"))]),
+            local_data: false,
+            created_at,
+            updated_at: created_at,
+        }
+    }
+
+    fn copy(image_id: &str, site_id: &str, state: &str) -> ImageCopy {
+        ImageCopy {
+            image_id: image_id.into(),
+            site_id: site_id.into(),
+            site_image_id: image_id.into(),
+            state: state.into(),
+            error: None,
+            attempts: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn images_and_copies() {
+        let s = test_store().await;
+        let a = image("a", "p1", "private", "eager", 1);
+        s.insert_image(&a).await.unwrap();
+        assert!(matches!(
+            s.insert_image(&a).await,
+            Err(StoreError::Conflict(_))
+        ));
+        s.insert_image(&image("b", "p2", "public", "register", 2))
+            .await
+            .unwrap();
+        s.insert_image(&image("c", "p2", "private", "register", 3))
+            .await
+            .unwrap();
+        assert_eq!(s.image("a").await.unwrap().unwrap(), a);
+        let visible: Vec<String> = s
+            .visible_images(Some("p1"), None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        assert_eq!(visible, ["b", "a"]);
+        let register: Vec<String> = s
+            .images_with_policy("register")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        assert_eq!(register, ["b", "c"]);
+
+        s.set_image_copy(&copy("a", "s1", "pending")).await.unwrap();
+        s.set_image_copy(&copy("a", "s2", "active")).await.unwrap();
+        assert_eq!(s.image_copies_in_state("pending").await.unwrap().len(), 1);
+        assert_eq!(s.image_copies_of_site("s2").await.unwrap().len(), 1);
+        assert_eq!(
+            s.top_image_of("s2", "a").await.unwrap().as_deref(),
+            Some("a")
+        );
+        assert!(s.delete_image_copy("a", "s1").await.unwrap());
+        assert!(!s.delete_image_copy("a", "s1").await.unwrap());
+        assert_eq!(s.image_copies("a").await.unwrap().len(), 1);
+        assert!(s.delete_image("a").await.unwrap());
+        assert!(s.image_copy("a", "s2").await.unwrap().is_none());
     }
 }

@@ -6,18 +6,20 @@ use crate::ctx::Ctx;
 use crate::site::Site;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use fedstack_api_types::{ApiError, Service};
-use serde_json::{json, Value};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use fedstack_api_types::glance::respond::{self, UNAUTHORIZED};
+pub use fedstack_api_types::glance::respond::{
+    bad_request, conflict, err, forbidden, json, media_type, no_content, no_image, not_authorized,
+    resource_not_found, unsupported_media_type,
+};
+use fedstack_api_types::glance::Actor;
+use fedstack_api_types::ApiError;
 use std::ops::Deref;
 use std::sync::Arc;
 
 /// A handler's result.
 pub type Res = Result<Response, ApiError>;
-
-/// webob's 401 explanation, as keystonemiddleware's rejection reaches a Glance client.
-const UNAUTHORIZED: &str = "This server could not verify that you are authorized to access the document you requested. Either you supplied the wrong credentials (e.g., bad password), or your browser does not understand how to supply the credentials required.";
 
 /// The authenticated caller of a Glance request.
 pub struct Caller(pub Ctx);
@@ -45,9 +47,18 @@ impl FromRequestParts<Arc<Site>> for Caller {
 }
 
 impl Caller {
+    /// The caller as Glance's policy sees it.
+    pub fn actor(&self) -> Actor<'_> {
+        Actor {
+            project_id: self.project_id(),
+            is_admin: self.is_admin(),
+            is_member: self.has_role("member"),
+        }
+    }
+
     /// Glance's `ADMIN_OR_PROJECT_MEMBER` rule on an image: admin, or a member of its owner.
     pub fn may_modify(&self, image: &Image) -> bool {
-        self.is_admin() || (self.has_role("member") && self.project_id() == image.owner)
+        self.actor().may_modify(&image.owner)
     }
 
     /// The image `id` if visible to the caller, else Glance's 404.
@@ -72,101 +83,7 @@ impl Caller {
     }
 }
 
-/// An error in Glance's envelope.
-pub fn err(status: StatusCode, msg: impl Into<String>) -> ApiError {
-    ApiError::new(Service::Image, status, msg)
-}
-
-pub fn bad_request(msg: impl Into<String>) -> ApiError {
-    err(StatusCode::BAD_REQUEST, msg)
-}
-
-pub fn forbidden(msg: impl Into<String>) -> ApiError {
-    err(StatusCode::FORBIDDEN, msg)
-}
-
-pub fn conflict(msg: impl Into<String>) -> ApiError {
-    err(StatusCode::CONFLICT, msg)
-}
-
-/// The image repository's 404.
-pub fn no_image(id: &str) -> ApiError {
-    err(
-        StatusCode::NOT_FOUND,
-        format!("No image found with ID {id}"),
-    )
-}
-
-/// oslo.policy's refusal, as Glance words it.
-pub fn not_authorized(action: &str) -> ApiError {
-    forbidden(format!(
-        "You are not authorized to complete {action} action."
-    ))
-}
-
-/// webob's bare 404.
-pub fn resource_not_found() -> ApiError {
-    err(StatusCode::NOT_FOUND, "The resource could not be found.")
-}
-
-/// A JSON answer.
-pub fn json(status: StatusCode, body: Value) -> Response {
-    let mut r = (status, body.to_string()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-/// Glance's empty 204, which webob labels `text/html`.
-pub fn no_content() -> Response {
-    let mut r = StatusCode::NO_CONTENT.into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=UTF-8"),
-    );
-    r
-}
-
-/// A webob error whose template differs from Glance's usual `explanation<br /><br />` one;
-/// `message` is the full text.
-fn webob_error(status: StatusCode, message: String) -> Response {
-    let title = status.canonical_reason().unwrap_or("Error");
-    let body = json!({
-        "message": message,
-        "code": format!("{} {title}", status.as_u16()),
-        "title": title,
-    });
-    json(status, body)
-}
-
-/// webob's 415, naming the request's `Content-Type` as sent.
-pub fn unsupported_media_type(headers: &HeaderMap) -> Response {
-    let sent = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    webob_error(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        format!("The request media type {sent} is not supported by this server.\n<br /><br />\n"),
-    )
-}
-
 /// webob's 405 for a method a Glance route does not take (after authentication, as Glance).
 pub async fn method_not_allowed(_: Caller, method: Method) -> Response {
-    webob_error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("The method {method} is not allowed for this resource. <br /><br />\n"),
-    )
-}
-
-/// The request's media type without parameters (`application/json`), or "".
-pub fn media_type(headers: &HeaderMap) -> String {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default()
+    respond::method_not_allowed(&method)
 }

@@ -3,16 +3,17 @@
 //! delay); `web-download` is accepted but fails, the simulator reaching no outside URL;
 //! `copy-image` has nowhere to copy to, the site having one store.
 
-use super::api::{json_body, IMPORT_METHODS};
 use super::common::{bad_request, conflict, err, not_authorized, Caller};
-use super::format;
 use super::model::{Image, ImageStatus, Stored};
-use super::view::STORE;
 use axum::body::Body;
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use fedstack_api_types::glance::discovery::IMPORT_METHODS;
+use fedstack_api_types::glance::format::checked_virtual_size;
+use fedstack_api_types::glance::respond::json_body;
+use fedstack_api_types::glance::STORE;
 use fedstack_api_types::ApiError;
 use serde_json::{Map, Value};
 
@@ -141,10 +142,11 @@ fn finish_direct(image: &mut Image, now: chrono::DateTime<Utc>, ready_at: chrono
         fail(image);
         return;
     };
-    let checked = format::checked_virtual_size(
+    let checked = checked_virtual_size(
         image.disk_format.as_deref(),
         image.container_format.as_deref(),
         &data,
+        data.len() as u64,
     );
     let Ok(virtual_size) = checked else {
         fail(image);

@@ -1,6 +1,5 @@
 //! Image members: sharing a `shared` image with other projects, who accept or reject it.
 
-use super::api::json_body;
 use super::common::{
     bad_request, conflict, err, forbidden, json, no_content, not_authorized, Caller, Res,
 };
@@ -10,6 +9,7 @@ use axum::body::Body;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use chrono::Utc;
+use fedstack_api_types::glance::respond::json_body;
 use fedstack_api_types::ApiError;
 use serde_json::{json, Value};
 

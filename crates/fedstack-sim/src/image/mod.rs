@@ -4,14 +4,11 @@
 mod api;
 mod common;
 mod file;
-mod format;
 mod import;
 mod list;
 mod members;
 mod model;
 mod patch;
-mod pyfmt;
-mod schema;
 #[cfg(test)]
 mod tests;
 mod view;

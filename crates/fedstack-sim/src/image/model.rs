@@ -1,106 +1,14 @@
 //! The image record, its lifecycle and its checksums.
 
-use super::{format, new_id, NewImage};
+use super::{new_id, NewImage};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use fedstack_api_types::glance::format;
+pub use fedstack_api_types::glance::{
+    Attrs, Digests, Hasher, ImageRecord, ImageStatus, MemberStatus, Visibility,
+};
 use indexmap::IndexMap;
-use md5::Md5;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha512};
-use std::fmt;
-
-/// Glance image statuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageStatus {
-    Queued,
-    Saving,
-    Active,
-    Killed,
-    Deactivated,
-    Uploading,
-    Importing,
-}
-
-impl ImageStatus {
-    /// The status as Glance writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ImageStatus::Queued => "queued",
-            ImageStatus::Saving => "saving",
-            ImageStatus::Active => "active",
-            ImageStatus::Killed => "killed",
-            ImageStatus::Deactivated => "deactivated",
-            ImageStatus::Uploading => "uploading",
-            ImageStatus::Importing => "importing",
-        }
-    }
-}
-
-impl fmt::Display for ImageStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Who may see an image besides its owner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Visibility {
-    Public,
-    #[default]
-    Private,
-    Shared,
-    Community,
-}
-
-impl Visibility {
-    /// Parses Glance's visibility names.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "public" => Some(Visibility::Public),
-            "private" => Some(Visibility::Private),
-            "shared" => Some(Visibility::Shared),
-            "community" => Some(Visibility::Community),
-            _ => None,
-        }
-    }
-    /// The visibility as Glance writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Visibility::Public => "public",
-            Visibility::Private => "private",
-            Visibility::Shared => "shared",
-            Visibility::Community => "community",
-        }
-    }
-}
-
-/// A member's answer to an image shared with its project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MemberStatus {
-    Pending,
-    Accepted,
-    Rejected,
-}
-
-impl MemberStatus {
-    /// Parses Glance's member status names.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(MemberStatus::Pending),
-            "accepted" => Some(MemberStatus::Accepted),
-            "rejected" => Some(MemberStatus::Rejected),
-            _ => None,
-        }
-    }
-    /// The status as Glance writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MemberStatus::Pending => "pending",
-            MemberStatus::Accepted => "accepted",
-            MemberStatus::Rejected => "rejected",
-        }
-    }
-}
 
 /// A project an image is shared with.
 #[derive(Debug, Clone)]
@@ -110,55 +18,11 @@ pub struct Member {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Size and checksums of image data, as Glance computes them while storing it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Digests {
-    pub size: u64,
-    /// Hex md5 (`checksum`, `Content-MD5`).
-    pub md5: String,
-    /// Hex sha512 (`os_hash_value`).
-    pub sha512: String,
-}
-
-impl Digests {
-    /// The digests of a whole buffer.
-    pub fn of(data: &[u8]) -> Self {
-        let mut h = Hasher::default();
-        h.update(data);
-        h.finish()
-    }
-}
-
 /// What Glance records about data it stores besides the bytes.
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub digests: Digests,
     pub virtual_size: Option<u64>,
-}
-
-/// Computes [`Digests`] incrementally, chunk by chunk, as data streams in.
-#[derive(Default)]
-pub struct Hasher {
-    size: u64,
-    md5: Md5,
-    sha512: Sha512,
-}
-
-impl Hasher {
-    /// Feeds one chunk.
-    pub fn update(&mut self, chunk: &[u8]) {
-        self.size += chunk.len() as u64;
-        self.md5.update(chunk);
-        self.sha512.update(chunk);
-    }
-    /// The digests of everything fed.
-    pub fn finish(self) -> Digests {
-        Digests {
-            size: self.size,
-            md5: hex::encode(self.md5.finalize()),
-            sha512: hex::encode(self.sha512.finalize()),
-        }
-    }
 }
 
 /// One Glance image.
@@ -308,11 +172,62 @@ impl Image {
         }
     }
 
+    /// The attributes a client sets.
+    pub fn attrs(&self) -> Attrs {
+        Attrs {
+            name: self.name.clone(),
+            owner: self.owner.clone(),
+            visibility: self.visibility,
+            protected: self.protected,
+            os_hidden: self.os_hidden,
+            disk_format: self.disk_format.clone(),
+            container_format: self.container_format.clone(),
+            min_disk: self.min_disk,
+            min_ram: self.min_ram,
+            tags: self.tags.clone(),
+            properties: self.properties.clone(),
+        }
+    }
+
+    /// Sets the attributes a client sets.
+    pub fn set_attrs(&mut self, a: Attrs) {
+        self.name = a.name;
+        self.owner = a.owner;
+        self.visibility = a.visibility;
+        self.protected = a.protected;
+        self.os_hidden = a.os_hidden;
+        self.disk_format = a.disk_format;
+        self.container_format = a.container_format;
+        self.min_disk = a.min_disk;
+        self.min_ram = a.min_ram;
+        self.tags = a.tags;
+        self.properties = a.properties;
+    }
+
+    /// The image as Glance shows it.
+    pub fn record(&self) -> ImageRecord {
+        ImageRecord {
+            id: self.id.clone(),
+            status: self.status,
+            attrs: self.attrs(),
+            size: self.shown_size(),
+            stored: self.stored().cloned(),
+            virtual_size: self.virtual_size,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
     /// True when `project_id` may see this image (owner, public, community or member).
     pub fn visible_to(&self, project_id: &str) -> bool {
         self.owner == project_id
             || matches!(self.visibility, Visibility::Public | Visibility::Community)
             || (self.visibility == Visibility::Shared && self.members.contains_key(project_id))
+    }
+
+    /// The status of `project_id` as a member of this image, if it is one.
+    pub fn membership(&self, project_id: &str) -> Option<MemberStatus> {
+        self.members.get(project_id).map(|m| m.status)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Glance's image schemas: served as-is by `/v2/schemas/...`, and used to validate image
 //! bodies with the messages Python's `jsonschema` writes (Glance returns them verbatim).
 
-use super::pyfmt::{pformat, repr, repr_str};
+use super::pyfmt::pformat;
+use crate::pyrepr::{repr, repr_str};
 use serde_json::{Map, Value};
 use std::sync::LazyLock;
 

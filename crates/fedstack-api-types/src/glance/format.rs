@@ -1,11 +1,15 @@
 //! What oslo.utils' format inspector finds in image data: the disk format of the bytes and
 //! its virtual size, which Glance checks against the image's `disk_format` on upload
-//! (`[image_format] require_image_format_match`, on by default).
+//! (`[image_format] require_image_format_match`, on by default). The inspector reads the
+//! first [`HEAD`] bytes of the data and knows its whole size.
 
 /// Formats the inspector recognises (`format_inspector.ALL_FORMATS`).
 const INSPECTABLE: [&str; 10] = [
     "raw", "qcow2", "vhd", "vhdx", "vmdk", "vdi", "qed", "iso", "luks", "gpt",
 ];
+
+/// How many leading bytes of the data the inspector reads.
+pub const HEAD: usize = 64 * 1024;
 
 /// The data does not hold what the image's `disk_format` claims, or fails a safety check.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,8 +39,8 @@ fn le16(d: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_le_bytes(d.get(at..at + 2)?.try_into().ok()?))
 }
 
-/// Every format whose signature the data carries.
-fn signatures(d: &[u8]) -> Vec<Found> {
+/// Every format whose signature the data (`d` its head, `size` bytes in all) carries.
+fn signatures(d: &[u8], size: u64) -> Vec<Found> {
     let found = |format, virtual_size| Found {
         format,
         virtual_size,
@@ -74,19 +78,19 @@ fn signatures(d: &[u8]) -> Vec<Found> {
         out.push(found("iso", blocks.zip(block_size).map(|(n, s)| n * s)));
     }
     if d.get(0x1fe..0x200) == Some(&[0x55, 0xaa]) && d.get(0x1c2) == Some(&0xee) {
-        out.push(found("gpt", Some(d.len() as u64)));
+        out.push(found("gpt", Some(size)));
     }
     out
 }
 
 /// The format of the data (`raw` when nothing matched); ISO with a GPT in front counts as
 /// ISO, any other double match is refused.
-fn inspect(d: &[u8]) -> Result<Found, Mismatch> {
-    let mut found = signatures(d);
+fn inspect(d: &[u8], size: u64) -> Result<Found, Mismatch> {
+    let mut found = signatures(d, size);
     match found.len() {
         0 => Ok(Found {
             format: "raw",
-            virtual_size: Some(d.len() as u64),
+            virtual_size: Some(size),
             safe: true,
         }),
         1 => found.pop().ok_or(Mismatch),
@@ -100,25 +104,27 @@ fn inspect(d: &[u8]) -> Result<Found, Mismatch> {
     }
 }
 
-/// The virtual size Glance records after an upload, or [`Mismatch`] when it refuses the data.
+/// The virtual size Glance records after an upload of `size` bytes starting with `head` (at
+/// least [`HEAD`] of them when there are so many), or [`Mismatch`] when it refuses the data.
 /// Only `bare` containers are inspected.
 pub fn checked_virtual_size(
     disk_format: Option<&str>,
     container_format: Option<&str>,
-    data: &[u8],
+    head: &[u8],
+    size: u64,
 ) -> Result<Option<u64>, Mismatch> {
     if container_format != Some("bare") {
         return Ok(None);
     }
     let disk_format = disk_format.unwrap_or_default();
-    let found = inspect(data)?;
+    let found = inspect(head, size)?;
     if !found.safe {
         return Err(Mismatch);
     }
     match found.format {
         f if f == disk_format => Ok(found.virtual_size),
         "raw" if !INSPECTABLE.contains(&disk_format) => Ok(None),
-        _ if disk_format == "raw" => Ok(Some(data.len() as u64)),
+        _ if disk_format == "raw" => Ok(Some(size)),
         _ => Err(Mismatch),
     }
 }
@@ -130,7 +136,8 @@ pub fn virtual_size(
     container_format: Option<&str>,
     data: &[u8],
 ) -> Option<u64> {
-    checked_virtual_size(disk_format, container_format, data).unwrap_or(Some(data.len() as u64))
+    let size = data.len() as u64;
+    checked_virtual_size(disk_format, container_format, data, size).unwrap_or(Some(size))
 }
 
 #[cfg(test)]
@@ -142,7 +149,9 @@ mod tests {
         let mut qcow2 = b"QFI\xfb\0\0\0\x03".to_vec();
         qcow2.resize(72, 0);
         qcow2[24..32].copy_from_slice(&(1u64 << 30).to_be_bytes());
-        let q = |d: &str, data: &[u8]| checked_virtual_size(Some(d), Some("bare"), data);
+        let q = |d: &str, data: &[u8]| {
+            checked_virtual_size(Some(d), Some("bare"), data, data.len() as u64)
+        };
         assert_eq!(q("qcow2", &qcow2), Ok(Some(1 << 30)));
         assert_eq!(q("raw", &qcow2), Ok(Some(72)), "raw takes anything");
         assert_eq!(q("qcow2", b"plain bytes"), Err(Mismatch));
@@ -156,7 +165,7 @@ mod tests {
             Err(Mismatch),
             "backing files are unsafe"
         );
-        let not_bare = checked_virtual_size(Some("qcow2"), Some("ovf"), b"x");
+        let not_bare = checked_virtual_size(Some("qcow2"), Some("ovf"), b"x", 1);
         assert_eq!(not_bare, Ok(None));
     }
 }

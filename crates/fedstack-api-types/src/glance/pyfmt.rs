@@ -1,61 +1,11 @@
-//! JSON values printed as Python prints them (`repr` and `pprint.pformat(width=72,
-//! sort_dicts=False)`), for the jsonschema messages Glance returns verbatim.
+//! JSON values pretty-printed as Python's `pprint.pformat(width=72, sort_dicts=False)` does,
+//! for the jsonschema messages Glance returns verbatim.
 
+use crate::pyrepr::{repr, repr_str};
 use serde_json::Value;
 
 /// The width jsonschema pretty-prints error details with.
 const WIDTH: usize = 72;
-
-/// Python's `repr()` of a JSON value (`None`, `True`, `'text'`, `[1, 2]`, `{'k': 'v'}`).
-pub fn repr(v: &Value) -> String {
-    match v {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => repr_str(s),
-        Value::Array(items) => {
-            let inner: Vec<String> = items.iter().map(repr).collect();
-            format!("[{}]", inner.join(", "))
-        }
-        Value::Object(map) => {
-            let inner: Vec<String> = map
-                .iter()
-                .map(|(k, v)| format!("{}: {}", repr_str(k), repr(v)))
-                .collect();
-            format!("{{{}}}", inner.join(", "))
-        }
-    }
-}
-
-/// Python's `repr()` of a string: single quotes unless it holds `'` and no `"`.
-pub fn repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
 
 /// `pprint.pformat(v, width=72, sort_dicts=False)`.
 pub fn pformat(v: &Value) -> String {
@@ -217,13 +167,6 @@ fn words(line: &str) -> Vec<&str> {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn repr_like_python() {
-        assert_eq!(repr(&json!([null, "a", true, 3])), "[None, 'a', True, 3]");
-        assert_eq!(repr(&json!("it's")), "\"it's\"");
-        assert_eq!(repr(&json!({"k": "v\n"})), "{'k': 'v\\n'}");
-    }
 
     #[test]
     fn pformat_breaks_long_values() {
