@@ -186,8 +186,12 @@ fn set_version_headers(resp: &mut Response, service: Service, version: &str) {
 
 /// Records the request's service (from its full path) for the extractors, and adds
 /// `x-openstack-request-id` (and Nova's and Cinder's `x-compute-request-id`) to every answer.
-pub async fn service_middleware(mut req: Request, next: Next) -> Response {
+pub async fn service_middleware(req: Request, next: Next) -> Response {
     let service = service_of_path(req.uri().path());
+    let mut req = match buffer_small_body(req).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
     if let Some(s) = service {
         req.extensions_mut().insert(s);
     }
@@ -201,6 +205,32 @@ pub async fn service_middleware(mut req: Request, next: Next) -> Response {
         }
     }
     resp
+}
+
+/// Bodies up to this size are read before the handler runs.
+const BUFFERED_BODY: u64 = 1 << 20;
+
+/// Reads a small body (known length up to [`BUFFERED_BODY`]) before the handler runs. A
+/// handler that answers an error without reading the body would otherwise leave unread bytes
+/// on a keep-alive connection, which the server then closes under clients (requests,
+/// keystoneauth) that send the body after the headers and reuse the connection; the real
+/// services' servers read the body first. Large bodies (image data) still stream.
+async fn buffer_small_body(req: Request) -> Result<Request, ApiError> {
+    let small = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > 0 && n <= BUFFERED_BODY);
+    if !small {
+        return Ok(req);
+    }
+    let service = service_of_path(req.uri().path()).unwrap_or(Service::Identity);
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(body, BUFFERED_BODY as usize)
+        .await
+        .map_err(|_| ApiError::bad_request(service, "The request body could not be read."))?;
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 /// A JSON request body, parsed with the service's "malformed body" and "too large" errors.

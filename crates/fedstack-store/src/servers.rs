@@ -189,6 +189,16 @@ impl Store {
         Ok(())
     }
 
+    /// Marks every live server of a site deleted (the site was replaced by an empty one).
+    pub async fn mark_site_servers_deleted(&self, site_id: &str) -> Result<u64> {
+        Ok(sqlx::query("UPDATE servers SET deleted = 1, status = 'DELETED', updated_at = $2 WHERE site_id = $1 AND deleted = 0")
+            .bind(site_id)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
     /// Removes deleted rows older than `before`.
     pub async fn purge_deleted_servers(&self, before: i64) -> Result<u64> {
         Ok(

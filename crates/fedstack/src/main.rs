@@ -1,5 +1,6 @@
 //! `fedstack`: run many OpenStack clouds as one.
 
+mod bench_cmd;
 mod osc;
 mod output;
 mod serve_cmd;
@@ -16,6 +17,8 @@ struct Cli {
     command: Command,
 }
 
+/// Parsed once at start: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serve simulated OpenStack sites (Keystone, Nova, Glance, Cinder, Neutron) on 127.0.0.1.
@@ -26,6 +29,8 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Register and operate sites (through the top's /fed/v1 API).
     Site(site_cmd::SiteArgs),
+    /// Measure the sim and the top against in-run references (see README: Benchmarks).
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn init_tracing() {
@@ -50,5 +55,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Up(args) => up_cmd::run(args).await,
         Command::Serve(args) => serve_cmd::run(args).await,
         Command::Site(args) => site_cmd::run(args).await,
+        Command::Bench(args) => bench_cmd::run(args).await,
     }
 }

@@ -26,6 +26,8 @@ pub struct SiteArgs {
     format: Format,
 }
 
+/// Parsed once at start: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum SiteCommand {
     /// List sites with their state.

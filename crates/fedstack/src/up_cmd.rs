@@ -36,6 +36,21 @@ pub struct UpArgs {
     build_delay_ms: Option<u64>,
 }
 
+/// Simulated sites start empty on every run: what a previous run of the same data directory
+/// kept about them (routes, tenant projects, flavor and image copies, indexed servers) no
+/// longer exists there, so it is dropped before they are registered again.
+async fn forget_previous_sims(top: &Top, sim: &Sim) -> anyhow::Result<()> {
+    for old in top.store.sites().await? {
+        if sim.site(&old.name).is_some() {
+            top.store.mark_site_servers_deleted(&old.id).await?;
+            top.store.delete_routes_of_site(&old.id).await?;
+            top.store.delete_site(&old.id).await?;
+            top.sites.remove(&old.id);
+        }
+    }
+    Ok(())
+}
+
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut sim_config = SimConfig::with_sites(args.sites.max(1));
     if let Some(ms) = args.build_delay_ms {
@@ -67,6 +82,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         },
     ];
     bootstrap(&top, &accounts).await?;
+    forget_previous_sims(&top, &sim).await?;
     for (s, spec) in sim.sites.iter().zip(&sim.config.sites) {
         let auth = SiteAuth::Password {
             username: "admin".into(),

@@ -269,7 +269,7 @@ async fn auth_catalog(ctx: Ctx) -> Res {
     if ctx.token.project.is_none() {
         return Err(ks::forbidden("get_auth_catalog"));
     }
-    Ok(Json(json!({"catalog": catalog(&ctx.site), "links": ks::list_links(&ctx.site.auth_url(), "/auth/catalog", None)})).into_response())
+    Ok(Json(json!({"catalog": catalog(&ctx.site), "links": {"self": format!("{}/auth/catalog", ctx.site.auth_url())}})).into_response())
 }
 
 fn projects_of_user(d: &IdentityData, user_id: &str) -> Vec<Project> {
@@ -742,9 +742,12 @@ async fn list_role_assignments(
     if !ctx.is_admin() && !own {
         return Err(ks::forbidden("list_role_assignments"));
     }
-    let names = q
-        .get("include_names")
-        .is_some_and(|v| v.is_empty() || v == "true" || v == "1");
+    let names = q.get("include_names").is_some_and(|v| {
+        matches!(
+            v.to_lowercase().as_str(),
+            "" | "1" | "t" | "true" | "on" | "y" | "yes"
+        )
+    });
     let d = ctx.site.data.lock();
     let base = ctx.site.auth_url();
     let items: Vec<Value> = d

@@ -111,7 +111,7 @@ impl TokenService {
 
     async fn add_key(store: &Store) -> Result<(), TokenError> {
         let secret: [u8; 32] = rand::random();
-        let id = hex::encode(&rand::random::<[u8; 4]>());
+        let id = hex::encode(rand::random::<[u8; 4]>());
         store
             .add_token_key(&id, &B64.encode(secret), KEYS_KEPT)
             .await?;

@@ -18,7 +18,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use fedstack_api_types::http::{Mv, OsJson};
-use fedstack_api_types::{time, Microversion, Service};
+use fedstack_api_types::{nova, time, Microversion, Service};
 use fedstack_site_client::{Scope, SiteError, SiteRequest};
 use fedstack_store::flavors::Flavor;
 use fedstack_store::images::ImageRow;
@@ -95,50 +95,27 @@ fn count(
 }
 
 impl CreateRequest {
+    /// Validates the body with Nova's schema (same messages as Nova), then reads what the
+    /// top decides on.
     fn parse(
         body: &Value,
         mv: Microversion,
     ) -> Result<CreateRequest, fedstack_api_types::ApiError> {
-        let server = body.get("server").ok_or_else(|| err(StatusCode::BAD_REQUEST, format!("Invalid input for field/attribute server. Value: {}. 'server' is a required property", fedstack_api_types::pyrepr::repr(body))))?;
+        nova::validate_server_create(body, mv)?;
+        let server = &body["server"];
         let Value::Object(raw) = server else {
-            return Err(invalid(
-                server,
-                &format!(
-                    "{} is not of type 'object'",
-                    fedstack_api_types::pyrepr::repr(server)
-                ),
-            ));
+            return Err(invalid(server, "'server' is not of type 'object'"));
         };
-        let name = match raw.get("name") {
-            Some(Value::String(n)) if !n.trim().is_empty() && n.chars().count() <= 255 => n.clone(),
-            Some(other) => {
-                return Err(invalid(
-                    server,
-                    &format!(
-                        "{} is not a valid server name",
-                        fedstack_api_types::pyrepr::repr(other)
-                    ),
-                ))
-            }
-            None => return Err(invalid(server, "'name' is a required property")),
-        };
+        let name = raw
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let flavor_ref = match raw.get("flavorRef") {
-            Some(Value::String(f)) if !f.is_empty() => id_of_ref(f),
-            Some(Value::Number(n)) => n.to_string(),
-            Some(other) => {
-                return Err(invalid(
-                    server,
-                    &format!(
-                        "{} is not of type 'string', 'integer'",
-                        fedstack_api_types::pyrepr::repr(other)
-                    ),
-                ))
-            }
-            None => return Err(invalid(server, "'flavorRef' is a required property")),
+            Some(Value::String(f)) => id_of_ref(f),
+            Some(other) => other.to_string(),
+            None => String::new(),
         };
-        if mv.at_least(2, 37) && !raw.contains_key("networks") {
-            return Err(invalid(server, "'networks' is a required property"));
-        }
         let image_ref = match raw.get("imageRef") {
             Some(Value::String(i)) if !i.is_empty() => Some(id_of_ref(i)),
             Some(Value::String(_)) | None => None,
@@ -422,8 +399,14 @@ async fn create_on_site(
         let mut body = site_body(req, name, &top_id, &site_flavor, site_key);
         if let (Some(img), Some(site_img)) = (&r.image, &site_image) {
             body["server"]["imageRef"] = json!(site_img);
-            if let Some(bdms) = body["server"].get_mut("block_device_mapping_v2").and_then(Value::as_array_mut) {
-                for d in bdms.iter_mut().filter(|d| d["source_type"] == "image" && d["uuid"] == img.id.as_str()) {
+            if let Some(bdms) = body["server"]
+                .get_mut("block_device_mapping_v2")
+                .and_then(Value::as_array_mut)
+            {
+                for d in bdms
+                    .iter_mut()
+                    .filter(|d| d["source_type"] == "image" && d["uuid"] == img.id.as_str())
+                {
                     d["uuid"] = json!(site_img);
                 }
             }
@@ -834,7 +817,7 @@ async fn list_params(
     mv: Microversion,
     raw: Option<&str>,
 ) -> Result<ListParams, fedstack_api_types::ApiError> {
-    let pairs: Vec<(String, String)> = raw.map(|q| url_pairs(q)).unwrap_or_default();
+    let pairs: Vec<(String, String)> = raw.map(url_pairs).unwrap_or_default();
     let mut q = ServerQuery {
         project_id: Some(c.project_id().to_string()),
         limit: MAX_LIMIT,

@@ -74,7 +74,7 @@ fn found(top: &Top, id: &str) -> Result<Arc<SiteHandle>, ApiError> {
 
 async fn list(c: Caller) -> Res {
     require_admin(&c)?;
-    let sites: Vec<Value> = c.top.sites.all().iter().map(|s| site_json(s)).collect();
+    let sites: Vec<Value> = c.top.sites.all().iter().map(site_json).collect();
     Ok(Json(json!({ "sites": sites })).into_response())
 }
 
