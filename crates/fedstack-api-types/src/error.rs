@@ -100,7 +100,11 @@ impl ApiError {
     /// A body larger than the service accepts. oslo.middleware's size limit answers before
     /// the service, in webob's envelope, for every service but Neutron and Keystone.
     pub fn too_large(service: Service) -> Self {
-        let e = Self::new(service, StatusCode::PAYLOAD_TOO_LARGE, "Request is too large.");
+        let e = Self::new(
+            service,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request is too large.",
+        );
         match service {
             Service::Compute | Service::Volume => e.with_kind(WEBOB),
             _ => e,

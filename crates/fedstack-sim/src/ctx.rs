@@ -12,8 +12,8 @@ use fedstack_api_types::{ApiError, Service};
 use std::sync::Arc;
 
 pub use fedstack_api_types::http::{
-    compute_microversion, parse_json, read_body, service_middleware,
-    volume_microversion, Mv, OsJson, COMPUTE_VERSIONS, MAX_JSON_BODY, VOLUME_VERSIONS,
+    compute_microversion, parse_json, read_body, service_middleware, volume_microversion, Mv,
+    OsJson, COMPUTE_VERSIONS, MAX_JSON_BODY, VOLUME_VERSIONS,
 };
 
 /// The authenticated caller of a request, with its site.
@@ -85,4 +85,3 @@ impl FromRequestParts<Arc<Site>> for Ctx {
         })
     }
 }
-
