@@ -109,9 +109,10 @@ impl Ipam {
         !self.used.is_empty()
     }
 
-    /// Number of addresses in the pools, and how many of them are allocated.
-    pub fn usage(&self) -> (u128, u128) {
-        (self.pool_size, self.used_in_pools)
+    /// Number of addresses in the pools, and how many addresses are allocated (in the
+    /// pools or not), as Neutron's IP availability counts them.
+    pub fn usage(&self) -> (u128, usize) {
+        (self.pool_size, self.used.len())
     }
 
     /// Marks `a` allocated; false when it already was.

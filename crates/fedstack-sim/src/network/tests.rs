@@ -1123,3 +1123,25 @@ async fn floating_ips_reach_servers_on_private_through_router1() {
     );
     assert_eq!(a.body["floatingips"][0]["status"], "DOWN");
 }
+
+#[tokio::test]
+async fn ip_availability_counts_pools_and_allocations() {
+    let api = Api::new().await;
+    let a = api
+        .call(
+            Method::GET,
+            "/network-ip-availabilities?ip_version=4&network_name=public",
+            &api.admin,
+            None,
+        )
+        .await;
+    let public = &a.body["network_ip_availabilities"][0];
+    assert_eq!(public["total_ips"], 253);
+    assert_eq!(public["used_ips"], 1, "router1's gateway");
+    assert_eq!(public["subnet_ip_availability"][0]["cidr"], "172.24.4.0/24");
+    let a = api.get("/network-ip-availabilities").await;
+    assert_eq!(a.body["network_ip_availabilities"], json!([]));
+    let id = public["network_id"].as_str().expect("id").to_string();
+    let a = api.get(&format!("/network-ip-availabilities/{id}")).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+}

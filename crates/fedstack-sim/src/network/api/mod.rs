@@ -3,6 +3,7 @@
 mod body;
 mod extensions;
 mod floating_ips;
+mod ip_availability;
 mod networks;
 mod ports;
 mod query;
@@ -41,6 +42,14 @@ pub fn router() -> Router<Arc<Site>> {
         .route("/v2.0/extensions/{alias}", get(show_extension))
         .route("/v2.0/availability_zones", get(availability_zones))
         .route("/v2.0/subnetpools", get(subnetpools))
+        .route(
+            "/v2.0/network-ip-availabilities",
+            get(ip_availability::list),
+        )
+        .route(
+            "/v2.0/network-ip-availabilities/{id}",
+            get(ip_availability::show),
+        )
         .route("/v2.0/networks", get(networks::list).post(networks::create))
         .route(
             "/v2.0/networks/{id}",
