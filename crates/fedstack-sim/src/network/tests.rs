@@ -562,6 +562,15 @@ async fn ports_take_addresses_like_neutron() {
         api.delete(&format!("/networks/{net}")).await.status,
         StatusCode::NO_CONTENT
     );
+    let public = api.get("/networks?name=public").await;
+    let ext = public.body["networks"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let a = api
+        .post("/ports", json!({"port": {"network_id": ext}}))
+        .await;
+    neutron_error(&a, 404, "HTTPNotFound", "The resource could not be found.");
     let a = api
         .post(
             "/ports",

@@ -135,6 +135,25 @@ pub fn find<'a>(d: &'a NetworkData, c: &Caller, id: &str) -> Result<&'a Network,
         .ok_or_else(|| not_found(id))
 }
 
+/// A network a port or subnet of `project` may be created on: Neutron answers a bare 404
+/// for another project's network unless it is shared (even when the caller sees it).
+pub fn find_for_child<'a>(
+    d: &'a NetworkData,
+    c: &Caller,
+    id: &str,
+    project: &str,
+) -> Result<&'a Network, ApiError> {
+    let n = find(d, c, id)?;
+    if !c.admin && !n.shared && n.project_id != project {
+        return Err(neutron_error(
+            404,
+            "HTTPNotFound",
+            "The resource could not be found.",
+        ));
+    }
+    Ok(n)
+}
+
 /// A network the caller may change (`action` names the policy rule when it only sees it).
 fn find_owned<'a>(
     d: &'a NetworkData,

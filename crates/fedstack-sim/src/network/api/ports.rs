@@ -378,7 +378,7 @@ pub async fn create(ctx: Ctx, OsJson(body): OsJson) -> Res {
     let mut spec = parse_new(&a, &c, &network_id)?;
     let mut g = ctx.site.data.lock();
     let d = &mut g.network;
-    let net = networks::find(d, &c, &network_id)?;
+    let net = networks::find_for_child(d, &c, &network_id, &spec.project_id)?;
     let net_owner = c.owns(&net.project_id);
     if spec.mac.is_some() && !net_owner {
         return Err(policy_denied(

@@ -347,7 +347,7 @@ pub async fn create(ctx: Ctx, OsJson(body): OsJson) -> Res {
     let spec = parse_new(&a, c.target_project(&a)?)?;
     let mut g = ctx.site.data.lock();
     let d = &mut g.network;
-    let net = networks::find(d, &c, &spec.network_id)?;
+    let net = networks::find_for_child(d, &c, &spec.network_id, &spec.project_id)?;
     if !c.owns(&net.project_id) {
         return Err(policy_denied("rule:create_subnet"));
     }
