@@ -29,7 +29,7 @@ pub fn host_bounds(cidr: &IpNet) -> (u128, u128) {
     match cidr {
         IpNet::V4(n) if n.prefix_len() >= 31 => (first, last),
         IpNet::V4(_) => (first + 1, last.saturating_sub(1)),
-        IpNet::V6(_) => (first + 1, last),
+        IpNet::V6(_) => (first.saturating_add(1), last),
     }
 }
 
@@ -68,9 +68,9 @@ impl Ipam {
     /// An allocator over inclusive `pools`.
     pub fn new(mut pools: Vec<(u128, u128)>) -> Self {
         pools.sort_unstable();
-        let pool_size = pools
-            .iter()
-            .fold(0u128, |n, (a, b)| n.saturating_add(b - a + 1));
+        let pool_size = pools.iter().fold(0u128, |n, (a, b)| {
+            n.saturating_add((b - a).saturating_add(1))
+        });
         let cursor = pools.first().map(|p| p.0).unwrap_or(0);
         Ipam {
             pools,
@@ -146,14 +146,11 @@ impl Ipam {
         let n = self.pools.len();
         for k in 0..=n {
             let (lo, hi) = self.pools[(start + k) % n];
-            let mut a = if k == 0 { lo.max(self.cursor) } else { lo };
-            while a <= hi {
-                if !self.used.contains(&a) {
-                    self.take(a);
-                    self.cursor = a.wrapping_add(1);
-                    return Some(a);
-                }
-                a += 1;
+            let start = if k == 0 { lo.max(self.cursor) } else { lo };
+            if let Some(a) = (start..=hi).find(|a| !self.used.contains(a)) {
+                self.take(a);
+                self.cursor = a.wrapping_add(1);
+                return Some(a);
             }
         }
         None
@@ -206,6 +203,19 @@ mod tests {
         ipam.release(10);
         assert_eq!(ipam.allocate(), Some(10));
         assert!(!ipam.take(10));
+    }
+
+    #[test]
+    fn the_top_of_the_address_space_does_not_overflow() {
+        let top = net("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff0/124");
+        let mut ipam = Ipam::new(default_pools(&top, None));
+        let mut n = 0;
+        while ipam.allocate().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 15);
+        let (lo, hi) = host_bounds(&net("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128"));
+        assert_eq!((lo, hi), (u128::MAX, u128::MAX));
     }
 
     #[test]

@@ -138,7 +138,7 @@ fn range_string(a: u128, b: u128, like: IpAddr) -> String {
 fn default_gateway(cidr: &IpNet, ra_mode: Option<&str>) -> IpAddr {
     match cidr {
         IpNet::V6(_) if ra_mode.is_some() => cidr.network(),
-        _ => from_int(to_int(cidr.network()) + 1, cidr.network()),
+        _ => from_int(to_int(cidr.network()).saturating_add(1), cidr.network()),
     }
 }
 
