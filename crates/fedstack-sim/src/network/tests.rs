@@ -1154,3 +1154,108 @@ async fn ip_availability_counts_pools_and_allocations() {
     let a = api.get(&format!("/network-ip-availabilities/{id}")).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn garbage_bodies_are_client_errors() {
+    let api = Api::new().await;
+    let (net, sub) = api.net_with_subnet().await;
+    let values = [
+        json!(null),
+        json!(7),
+        json!("x"),
+        json!([1, "a"]),
+        json!({"a": 1}),
+        json!(-1),
+        json!(true),
+    ];
+    let creates: [(&str, &str, &[&str]); 6] = [
+        (
+            "/networks",
+            "network",
+            &["name", "mtu", "shared", "admin_state_up", "tags"],
+        ),
+        (
+            "/subnets",
+            "subnet",
+            &[
+                "cidr",
+                "ip_version",
+                "gateway_ip",
+                "allocation_pools",
+                "host_routes",
+                "dns_nameservers",
+                "ipv6_address_mode",
+            ],
+        ),
+        (
+            "/ports",
+            "port",
+            &[
+                "fixed_ips",
+                "mac_address",
+                "security_groups",
+                "allowed_address_pairs",
+                "binding:vnic_type",
+                "port_security_enabled",
+            ],
+        ),
+        (
+            "/security-group-rules",
+            "security_group_rule",
+            &[
+                "protocol",
+                "port_range_min",
+                "port_range_max",
+                "remote_ip_prefix",
+                "direction",
+                "ethertype",
+            ],
+        ),
+        (
+            "/routers",
+            "router",
+            &["external_gateway_info", "name", "admin_state_up"],
+        ),
+        (
+            "/floatingips",
+            "floatingip",
+            &[
+                "floating_network_id",
+                "port_id",
+                "fixed_ip_address",
+                "subnet_id",
+            ],
+        ),
+    ];
+    for (path, key, attrs) in creates {
+        for attr in attrs {
+            for v in &values {
+                let mut obj = match key {
+                    "subnet" => json!({"network_id": net, "ip_version": 4, "cidr": "10.77.0.0/24"}),
+                    "port" => json!({"network_id": net}),
+                    _ => json!({}),
+                };
+                obj[*attr] = v.clone();
+                let a = api.post(path, json!({ key: obj })).await;
+                assert!(
+                    a.status.as_u16() < 500,
+                    "{path} {attr}={v}: {} {}",
+                    a.status,
+                    a.body
+                );
+                if a.status == StatusCode::CREATED {
+                    let id = a.body[key]["id"].as_str().unwrap_or_default().to_string();
+                    api.delete(&format!("{path}/{id}")).await;
+                }
+            }
+        }
+    }
+    for body in [
+        json!([]),
+        json!({"port": []}),
+        json!({"port": {"fixed_ips": [{"subnet_id": sub, "ip_address": 5}]}}),
+    ] {
+        let a = api.post("/ports", body).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    }
+}
