@@ -64,8 +64,9 @@ impl NetworkData {
     /// The network `networks: "auto"` plugs servers into: the shared `private` network.
     pub fn auto_network(&self, _project_id: &str) -> Option<String> {
         self.auto_network
-            .clone()
-            .filter(|id| self.networks.contains_key(id))
+            .as_ref()
+            .filter(|id| self.networks.contains_key(*id))
+            .map(|id| id.to_string())
     }
 
     /// Creates (or binds) the port of one NIC of a server: `device_owner: compute:nova`,
@@ -144,7 +145,7 @@ impl NetworkData {
         if let Some(p) = self.ports.get_mut(&id) {
             p.std.touch();
         }
-        Ok(id)
+        Ok(id.to_string())
     }
 
     /// The device holding `ip` on a network ("" when none).
@@ -155,7 +156,7 @@ impl NetworkData {
             .flat_map(|n| n.ports.iter())
             .filter_map(|id| self.ports.get(id))
             .find(|p| p.fixed_ips.iter().any(|f| f.ip == ip))
-            .map(|p| p.device_id.clone())
+            .map(|p| p.device_id.to_string())
             .unwrap_or_default()
     }
 
@@ -200,7 +201,7 @@ impl NetworkData {
     ) -> Result<Vec<String>, ApiError> {
         let default = self.ensure_default_group(project_id);
         if names.is_empty() {
-            return Ok(vec![default]);
+            return Ok(vec![default.to_string()]);
         }
         names
             .iter()
@@ -214,14 +215,14 @@ impl NetworkData {
             .get(name)
             .filter(|g| g.project_id == project_id)
         {
-            return Ok(g.id.clone());
+            return Ok(g.id.to_string());
         }
         let mut found = self
             .security_groups
             .values()
             .filter(|g| g.project_id == project_id && g.name == name);
         match (found.next(), found.next()) {
-            (Some(g), None) => Ok(g.id.clone()),
+            (Some(g), None) => Ok(g.id.to_string()),
             (Some(_), Some(_)) => Err(nova(
                 StatusCode::CONFLICT,
                 format!("Multiple security groups found matching '{name}'. Use an ID to be more specific."),
@@ -297,8 +298,8 @@ impl NetworkData {
     fn nic(&self, port_id: &str) -> Option<ServerNic> {
         let p = self.ports.get(port_id)?;
         Some(ServerNic {
-            port_id: p.id.clone(),
-            network_id: p.network_id.clone(),
+            port_id: p.id.to_string(),
+            network_id: p.network_id.to_string(),
             network_name: self
                 .networks
                 .get(&p.network_id)
@@ -308,7 +309,7 @@ impl NetworkData {
             fixed_ips: p
                 .fixed_ips
                 .iter()
-                .map(|f| (f.ip, f.subnet_id.clone()))
+                .map(|f| (f.ip, f.subnet_id.to_string()))
                 .collect(),
         })
     }

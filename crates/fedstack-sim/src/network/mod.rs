@@ -17,7 +17,7 @@ use crate::config::SiteSpec;
 use crate::site::Bootstrap;
 use model::{
     default_quota, FloatingIp, Network, Port, QuotaSet, Resource, Router, SecurityGroup, SgRule,
-    Subnet,
+    Sid, Subnet,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -25,15 +25,17 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 #[derive(Debug, Default)]
 pub struct NetworkData {
     admin_project_id: String,
-    networks: BTreeMap<String, Network>,
-    subnets: BTreeMap<String, Subnet>,
-    ports: BTreeMap<String, Port>,
+    networks: BTreeMap<Sid, Network>,
+    subnets: BTreeMap<Sid, Subnet>,
+    ports: BTreeMap<Sid, Port>,
     /// Port IDs by `device_id`, in attachment order.
-    ports_by_device: HashMap<String, Vec<String>>,
+    ports_by_device: HashMap<Sid, Vec<Sid>>,
     macs: HashSet<u64>,
-    security_groups: BTreeMap<String, SecurityGroup>,
+    /// Strings many records repeat (projects, device owners, hosts), stored once.
+    names: HashSet<Sid>,
+    security_groups: BTreeMap<Sid, SecurityGroup>,
     /// The `default` security group of each project.
-    default_groups: HashMap<String, String>,
+    default_groups: HashMap<Sid, Sid>,
     rules: BTreeMap<String, SgRule>,
     routers: BTreeMap<String, Router>,
     floating_ips: BTreeMap<String, FloatingIp>,
@@ -43,7 +45,7 @@ pub struct NetworkData {
     quotas: BTreeMap<String, QuotaSet>,
     /// Resources counted against quotas, by project.
     usage: HashMap<String, [u64; 9]>,
-    auto_network: Option<String>,
+    auto_network: Option<Sid>,
     next_segment: u32,
     next_attr_id: u64,
 }
@@ -51,6 +53,11 @@ pub struct NetworkData {
 /// A Neutron-style ID: a UUID with hyphens.
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// A new ID as a shared string.
+fn new_sid() -> Sid {
+    Sid::from(new_id())
 }
 
 impl NetworkData {
@@ -86,7 +93,7 @@ impl NetworkData {
             if let Some(r) = self.routers.get_mut(&router) {
                 r.gateway = Some(model::Gateway {
                     network_id: public.to_string(),
-                    port_id,
+                    port_id: port_id.to_string(),
                     enable_snat: true,
                 });
             }
@@ -97,7 +104,7 @@ impl NetworkData {
         }
     }
 
-    fn add_network(&mut self, project: &str, name: &str, shared: bool, external: bool) -> String {
+    fn add_network(&mut self, project: &str, name: &str, shared: bool, external: bool) -> Sid {
         let net = ops::NewNetwork {
             project_id: project.to_string(),
             name: name.to_string(),
@@ -114,7 +121,7 @@ impl NetworkData {
         name: &str,
         cidr: &str,
         dhcp: bool,
-    ) -> Option<String> {
+    ) -> Option<Sid> {
         let cidr = cidr.parse().ok()?;
         let spec = ops::NewSubnet {
             project_id: self.admin_project_id.clone(),
@@ -124,6 +131,16 @@ impl NetworkData {
             ..ops::NewSubnet::new(cidr)
         };
         self.insert_subnet(spec).ok()
+    }
+
+    /// The one shared copy of a repeated string.
+    fn name(&mut self, s: &str) -> Sid {
+        if let Some(n) = self.names.get(s) {
+            return n.clone();
+        }
+        let n = Sid::from(s);
+        self.names.insert(n.clone());
+        n
     }
 
     /// How many of `res` a project holds.

@@ -6,6 +6,79 @@ use ipnet::IpNet;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
+
+/// A string shared between records and indexes (IDs, projects, hosts): one allocation
+/// however many ports name it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Sid(Arc<str>);
+
+impl Sid {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Sid {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Sid {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Sid {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Sid {
+    fn from(s: &str) -> Self {
+        Sid(Arc::from(s))
+    }
+}
+
+impl From<String> for Sid {
+    fn from(s: String) -> Self {
+        Sid(Arc::from(s))
+    }
+}
+
+impl PartialEq<str> for Sid {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Sid {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Sid {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl std::fmt::Display for Sid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl serde::Serialize for Sid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
 
 /// Neutron's standard attributes: timestamps, revision, description and tags.
 #[derive(Debug, Clone)]
@@ -40,9 +113,9 @@ impl Std {
 /// A network.
 #[derive(Debug, Clone)]
 pub struct Network {
-    pub id: String,
+    pub id: Sid,
     pub name: String,
-    pub project_id: String,
+    pub project_id: Sid,
     pub admin_state_up: bool,
     pub mtu: u32,
     pub shared: bool,
@@ -52,19 +125,19 @@ pub struct Network {
     pub segmentation_id: u32,
     pub az_hints: Vec<String>,
     /// Subnet IDs in creation order.
-    pub subnets: Vec<String>,
+    pub subnets: Vec<Sid>,
     /// Port IDs on this network.
-    pub ports: BTreeSet<String>,
+    pub ports: BTreeSet<Sid>,
     pub std: Std,
 }
 
 /// A subnet with its address management.
 #[derive(Debug, Clone)]
 pub struct Subnet {
-    pub id: String,
+    pub id: Sid,
     pub name: String,
-    pub project_id: String,
-    pub network_id: String,
+    pub project_id: Sid,
+    pub network_id: Sid,
     pub cidr: IpNet,
     pub gateway_ip: Option<IpAddr>,
     pub enable_dhcp: bool,
@@ -98,7 +171,7 @@ impl Subnet {
 /// One fixed IP of a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FixedIp {
-    pub subnet_id: String,
+    pub subnet_id: Sid,
     pub ip: IpAddr,
 }
 
@@ -115,19 +188,19 @@ pub type Profile = Option<Box<Map<String, Value>>>;
 /// A port.
 #[derive(Debug, Clone)]
 pub struct Port {
-    pub id: String,
+    pub id: Sid,
     pub name: String,
-    pub network_id: String,
-    pub project_id: String,
+    pub network_id: Sid,
+    pub project_id: Sid,
     pub mac: u64,
     pub admin_state_up: bool,
-    pub device_id: String,
-    pub device_owner: String,
+    pub device_id: Sid,
+    pub device_owner: Sid,
     pub fixed_ips: Vec<FixedIp>,
-    pub security_groups: Vec<String>,
+    pub security_groups: Vec<Sid>,
     pub port_security_enabled: bool,
     pub allowed_address_pairs: Vec<AddressPair>,
-    pub host: String,
+    pub host: Sid,
     pub vnic_type: &'static str,
     pub profile: Profile,
     /// Created by Nova for a server (deleted with it), as opposed to handed to Nova.
@@ -177,9 +250,9 @@ pub fn parse_mac(s: &str) -> Option<u64> {
 /// A security group; its rules live in [`super::NetworkData::rules`].
 #[derive(Debug, Clone)]
 pub struct SecurityGroup {
-    pub id: String,
+    pub id: Sid,
     pub name: String,
-    pub project_id: String,
+    pub project_id: Sid,
     pub stateful: bool,
     /// Rule IDs, sorted.
     pub rules: BTreeSet<String>,

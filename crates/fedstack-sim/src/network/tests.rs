@@ -929,7 +929,7 @@ fn plug_and_unplug_servers() {
         nics.iter().map(|n| n.port_id.as_str()).collect::<Vec<_>>(),
         [a.port_id.as_str(), b2.port_id.as_str()]
     );
-    assert_eq!(d.ports[&a.port_id].status(), "ACTIVE");
+    assert_eq!(d.ports[a.port_id.as_str()].status(), "ACTIVE");
     let e = d
         .plug_server(p, "srv-2", "host1", &fixed, &[])
         .expect_err("address in use");
@@ -977,9 +977,11 @@ fn existing_ports_are_bound_then_unbound() {
     let port = d
         .create_port(super::ops::NewPort::new(p, &net))
         .expect("port");
-    let req = NicRequest::Port { id: port.clone() };
+    let req = NicRequest::Port {
+        id: port.to_string(),
+    };
     let nic = d.plug_server(p, "srv", "h", &req, &[]).expect("bound");
-    assert_eq!(nic.port_id, port);
+    assert_eq!(port, nic.port_id);
     let e = d
         .plug_server(p, "other", "h", &req, &[])
         .expect_err("in use");

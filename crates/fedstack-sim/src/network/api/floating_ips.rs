@@ -58,7 +58,7 @@ fn bad_fip(msg: impl std::fmt::Display) -> ApiError {
 
 /// A floating IP as shown, with `port_details` of its port.
 fn view(d: &NetworkData, f: &FloatingIp) -> Value {
-    let port = f.port_id.as_ref().and_then(|p| d.ports.get(p));
+    let port = f.port_id.as_ref().and_then(|p| d.ports.get(p.as_str()));
     let details = port.map(|p| {
         json!({"name": p.name, "network_id": p.network_id, "mac_address": p.mac_string(),
             "admin_state_up": p.admin_state_up, "status": p.status(),
@@ -162,7 +162,7 @@ fn router_for(d: &NetworkData, network_id: &str, subnet_id: &str) -> Option<Stri
         })
         .find(|r| {
             d.ports_by_device
-                .get(&r.id)
+                .get(r.id.as_str())
                 .into_iter()
                 .flatten()
                 .filter_map(|p| d.ports.get(p))
@@ -289,7 +289,7 @@ pub async fn create(ctx: Ctx, OsJson(body): OsJson) -> Res {
             project_id: project,
             network_id,
             address: addr,
-            own_port_id,
+            own_port_id: own_port_id.to_string(),
             port_id: None,
             fixed_ip: None,
             router_id: None,

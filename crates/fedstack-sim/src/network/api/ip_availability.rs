@@ -81,7 +81,7 @@ pub async fn show(ctx: Ctx, Path(id): Path<String>, Query(pairs): Pairs) -> Res 
     let d = &g.network;
     let n = d
         .networks
-        .get(&id)
+        .get(id.as_str())
         .filter(|_| c.admin)
         .ok_or_else(|| networks::not_found(&id))?;
     let v = view(d, n, None).unwrap_or(Value::Null);

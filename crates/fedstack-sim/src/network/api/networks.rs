@@ -6,7 +6,7 @@ use super::{
     bad_request, collection_url, created, invalid_input, no_content, set, shown, Caller, Pairs, Res,
 };
 use crate::ctx::{Ctx, OsJson};
-use crate::network::model::{Network, Resource};
+use crate::network::model::{Network, Resource, Sid};
 use crate::network::ops::{neutron_error, over_quota, NewNetwork, TENANT_MTU};
 use crate::network::NetworkData;
 use axum::extract::{Path, Query};
@@ -256,7 +256,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
     find_owned(d, &c, &id, "update_network")?;
     c.require_member("update_network")?;
     check_admin_attrs(&c, &a, "update_network")?;
-    let Some(n) = d.networks.get_mut(&id) else {
+    let Some(n) = d.networks.get_mut(id.as_str()) else {
         return Err(not_found(&id));
     };
     set(&mut n.name, name);
@@ -278,7 +278,7 @@ pub async fn delete(ctx: Ctx, Path(id): Path<String>) -> Res {
     let n = find_owned(d, &c, &id, "delete_network")?;
     c.require_member("delete_network")?;
     if !n.ports.is_empty() {
-        let ids: Vec<&str> = n.ports.iter().map(String::as_str).collect();
+        let ids: Vec<&str> = n.ports.iter().map(Sid::as_str).collect();
         return Err(neutron_error(
             409,
             "NetworkInUse",

@@ -6,7 +6,7 @@ use super::{
     collection_url, created, networks, no_content, ok, policy_denied, shown, Caller, Pairs, Res,
 };
 use crate::ctx::{Ctx, OsJson};
-use crate::network::model::{parse_mac, AddressPair, FixedIp, Port, Profile};
+use crate::network::model::{parse_mac, AddressPair, FixedIp, Port, Profile, Sid};
 use crate::network::ops::{neutron_error, IpRequest, NewPort, PortError};
 use crate::network::NetworkData;
 use axum::extract::{Path, Query};
@@ -279,21 +279,23 @@ fn parse_profile(a: &Attrs) -> Result<Option<Profile>, ApiError> {
     }
 }
 
-/// Checks that every security group exists and may be used by `project`.
-fn check_groups(
+/// The security groups `project` may use, by ID; 404 for any other.
+fn group_ids(
     d: &NetworkData,
     c: &Caller,
     project: &str,
     groups: &[String],
-) -> Result<(), ApiError> {
-    match groups.iter().find(|id| {
-        !d.security_groups
-            .get(*id)
-            .is_some_and(|g| g.project_id == project || c.admin)
-    }) {
-        Some(id) => Err(PortError::SecurityGroupNotFound(id.clone()).neutron()),
-        None => Ok(()),
-    }
+) -> Result<Vec<Sid>, ApiError> {
+    groups
+        .iter()
+        .map(|id| {
+            d.security_groups
+                .get(id.as_str())
+                .filter(|g| g.project_id == project || c.admin)
+                .map(|g| g.id.clone())
+                .ok_or_else(|| PortError::SecurityGroupNotFound(id.clone()).neutron())
+        })
+        .collect()
 }
 
 /// Admin-only port attributes (`binding:host_id`, `binding:profile`).
@@ -319,16 +321,16 @@ pub async fn list(ctx: Ctx, Query(pairs): Pairs) -> Res {
             .map(|p| view(p, c.admin))
     };
     let body = if let Some(devices) = q.values("device_id") {
-        let mut ids: Vec<String> = devices
+        let mut ids: Vec<Sid> = devices
             .iter()
-            .flat_map(|dev| d.ports_by_device.get(dev).into_iter().flatten())
+            .flat_map(|dev| d.ports_by_device.get(dev.as_str()).into_iter().flatten())
             .cloned()
             .collect();
         ids.sort_unstable();
         ids.dedup();
         q.answer("ports", &url, ids.iter(), render)
     } else if let Some([net]) = q.values("network_id") {
-        let ids = d.networks.get(net).map(|n| &n.ports);
+        let ids = d.networks.get(net.as_str()).map(|n| &n.ports);
         q.answer("ports", &url, ids.into_iter().flatten(), render)
     } else {
         q.answer("ports", &url, d.ports.keys(), render)
@@ -392,7 +394,7 @@ pub async fn create(ctx: Ctx, OsJson(body): OsJson) -> Res {
         ));
     }
     if let Some(groups) = &spec.security_groups {
-        check_groups(d, &c, &spec.project_id, groups)?;
+        group_ids(d, &c, &spec.project_id, groups)?;
     }
     let mac = spec.mac.map(crate::network::model::mac_string);
     let pairs = parse_pairs(&a, mac.as_deref())?.unwrap_or_default();
@@ -457,17 +459,17 @@ fn replace_fixed_ips(d: &mut NetworkData, id: &str, wanted: &[IpRequest]) -> Res
 
 /// A port's security settings after an update: groups, port security, address pairs.
 struct Security {
-    groups: Vec<String>,
+    groups: Vec<Sid>,
     enabled: bool,
     pairs: Vec<AddressPair>,
 }
 
 /// The security settings an update asks for, checked against each other.
 fn security_after(d: &NetworkData, c: &Caller, p: &Port, a: &Attrs) -> Result<Security, ApiError> {
-    let groups = a.strings("security_groups")?;
-    if let Some(g) = &groups {
-        check_groups(d, c, &p.project_id, g)?;
-    }
+    let groups = match a.strings("security_groups")? {
+        Some(g) => Some(group_ids(d, c, &p.project_id, &g)?),
+        None => None,
+    };
     let enabled = a
         .boolean("port_security_enabled")?
         .unwrap_or(p.port_security_enabled);
@@ -554,7 +556,7 @@ fn change_mac(d: &mut NetworkData, id: &str, mac: u64) -> Result<(), ApiError> {
     }
     if !d.macs.insert(mac) {
         return Err(PortError::MacInUse {
-            network_id: p.network_id.clone(),
+            network_id: p.network_id.to_string(),
             mac: crate::network::model::mac_string(mac),
         }
         .neutron());
@@ -577,9 +579,11 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
     let p = find(d, &c, &id)?;
     check_update_rights(d, &c, p, &a)?;
     let security = security_after(d, &c, p, &a)?;
-    let device = upd.device_id.unwrap_or_else(|| p.device_id.clone());
-    let owner = upd.device_owner.unwrap_or_else(|| p.device_owner.clone());
-    let host = upd.host.unwrap_or_else(|| p.host.clone());
+    let device = upd.device_id.unwrap_or_else(|| p.device_id.to_string());
+    let owner = upd
+        .device_owner
+        .unwrap_or_else(|| p.device_owner.to_string());
+    let host = upd.host.unwrap_or_else(|| p.host.to_string());
     if let Some(wanted) = &upd.fixed_ips {
         replace_fixed_ips(d, &id, wanted)?;
     }
@@ -587,7 +591,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
         change_mac(d, &id, mac)?;
     }
     d.set_device(&id, &device, &owner, &host);
-    let Some(p) = d.ports.get_mut(&id) else {
+    let Some(p) = d.ports.get_mut(id.as_str()) else {
         return Err(not_found(&id));
     };
     p.security_groups = security.groups;

@@ -108,17 +108,17 @@ impl ListQuery {
     /// One page of a collection. `ids` are the candidate IDs in ascending order; `render`
     /// gives the resource as the caller sees it (`None`: invisible). Returns the body
     /// `{collection: [...], collection_links: [...]}` with links under `base_url`.
-    pub fn answer<'a>(
+    pub fn answer<'a, K: AsRef<str> + 'a>(
         &self,
         collection: &str,
         base_url: &str,
-        ids: impl DoubleEndedIterator<Item = &'a String>,
+        ids: impl DoubleEndedIterator<Item = &'a K>,
         mut render: impl FnMut(&str) -> Option<Value>,
     ) -> Value {
-        let mut matching = |id: &String| render(id).filter(|v| self.matches(v));
+        let mut matching = |id: &K| render(id.as_ref()).filter(|v| self.matches(v));
         let page: Vec<(String, Value)> = if !self.sort.is_empty() {
             let mut all: Vec<(String, Value)> = ids
-                .filter_map(|id| matching(id).map(|v| (id.clone(), v)))
+                .filter_map(|id| matching(id).map(|v| (id.as_ref().to_string(), v)))
                 .collect();
             all.sort_by(|a, b| self.compare(&a.1, &b.1).then_with(|| a.0.cmp(&b.0)));
             self.window(all)
@@ -126,16 +126,16 @@ impl ListQuery {
             let marker = self.marker.clone();
             let mut page: Vec<(String, Value)> = ids
                 .rev()
-                .skip_while(|id| marker.as_ref().is_some_and(|m| id.as_str() >= m.as_str()))
-                .filter_map(|id| matching(id).map(|v| (id.clone(), v)))
+                .skip_while(|id| marker.as_ref().is_some_and(|m| id.as_ref() >= m.as_str()))
+                .filter_map(|id| matching(id).map(|v| (id.as_ref().to_string(), v)))
                 .take(self.limit.unwrap_or(usize::MAX))
                 .collect();
             page.reverse();
             page
         } else {
             let marker = self.marker.clone();
-            ids.skip_while(|id| marker.as_ref().is_some_and(|m| id.as_str() <= m.as_str()))
-                .filter_map(|id| matching(id).map(|v| (id.clone(), v)))
+            ids.skip_while(|id| marker.as_ref().is_some_and(|m| id.as_ref() <= m.as_str()))
+                .filter_map(|id| matching(id).map(|v| (id.as_ref().to_string(), v)))
                 .take(self.limit.unwrap_or(usize::MAX))
                 .collect()
         };

@@ -8,7 +8,7 @@ use super::{
     Caller, Pairs, Res,
 };
 use crate::ctx::{Ctx, OsJson};
-use crate::network::model::{Gateway, Port, Resource, Router, Std};
+use crate::network::model::{Gateway, Port, Resource, Router, Sid, Std};
 use crate::network::ops::{neutron_error, over_quota, IpRequest, OWNER_ROUTER_INTERFACE};
 use crate::network::NetworkData;
 use axum::extract::{Path, Query};
@@ -69,7 +69,7 @@ fn bad_router(msg: impl std::fmt::Display) -> ApiError {
 fn gateway_view(d: &NetworkData, gw: &Gateway) -> Value {
     let ips = d
         .ports
-        .get(&gw.port_id)
+        .get(gw.port_id.as_str())
         .map(|p| ports::fixed_ips_json(&p.fixed_ips))
         .unwrap_or_else(|| json!([]));
     json!({"network_id": gw.network_id, "external_fixed_ips": ips, "enable_snat": gw.enable_snat})
@@ -268,7 +268,7 @@ fn create_gateway_port(
         .map_err(|e| e.neutron())?;
     Ok(Gateway {
         network_id: network_id.to_string(),
-        port_id,
+        port_id: port_id.to_string(),
         enable_snat: snat.unwrap_or(true),
     })
 }
@@ -448,7 +448,7 @@ pub async fn add_interface(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJso
     if let Some(r) = d.routers.get_mut(&id) {
         r.std.touch();
     }
-    let (Some(r), Some(p)) = (d.routers.get(&id), d.ports.get(&port_id)) else {
+    let (Some(r), Some(p)) = (d.routers.get(&id), d.ports.get(port_id.as_str())) else {
         return Err(not_found(&id));
     };
     Ok(ok(interface_info(r, p)))
@@ -474,6 +474,7 @@ fn add_subnet_interface(
     }
     let network_id = s.network_id.clone();
     d.create_interface_port(router_id, project, &network_id, subnet_id, gateway)
+        .map(|id| id.to_string())
         .map_err(|e| e.neutron())
 }
 
@@ -500,7 +501,7 @@ fn add_port_interface(
     if p.fixed_ips.is_empty() {
         return Err(bad_router("Router port must have at least one fixed IP"));
     }
-    let subnet_ids: Vec<String> = p.fixed_ips.iter().map(|f| f.subnet_id.clone()).collect();
+    let subnet_ids: Vec<Sid> = p.fixed_ips.iter().map(|f| f.subnet_id.clone()).collect();
     if let Some(sid) = subnet_ids.iter().find(|sid| {
         interfaces(d, router_id).any(|q| q.fixed_ips.iter().any(|f| &f.subnet_id == *sid))
     }) {
@@ -517,12 +518,12 @@ fn add_port_interface(
 }
 
 /// True when a floating IP reaches a port on `subnet_id` through this router.
-fn interface_in_use(d: &NetworkData, router_id: &str, subnet_ids: &[String]) -> bool {
+fn interface_in_use(d: &NetworkData, router_id: &str, subnet_ids: &[Sid]) -> bool {
     d.floating_ips.values().any(|f| {
         f.router_id.as_deref() == Some(router_id)
             && f.port_id
                 .as_ref()
-                .and_then(|p| d.ports.get(p))
+                .and_then(|p| d.ports.get(p.as_str()))
                 .is_some_and(|p| {
                     p.fixed_ips
                         .iter()
@@ -563,7 +564,7 @@ pub async fn remove_interface(ctx: Ctx, Path(id): Path<String>, OsJson(body): Os
                 )
             })?,
     };
-    let subnet_ids: Vec<String> = port.fixed_ips.iter().map(|f| f.subnet_id.clone()).collect();
+    let subnet_ids: Vec<Sid> = port.fixed_ips.iter().map(|f| f.subnet_id.clone()).collect();
     if interface_in_use(d, &id, &subnet_ids) {
         let sid = subnet_ids.first().cloned().unwrap_or_default();
         return Err(neutron_error(

@@ -254,7 +254,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
             "Updating default security group not allowed.",
         ));
     }
-    let Some(sg) = d.security_groups.get_mut(&id) else {
+    let Some(sg) = d.security_groups.get_mut(id.as_str()) else {
         return Err(not_found(&id));
     };
     set(&mut sg.name, name);
@@ -278,7 +278,10 @@ pub async fn delete(ctx: Ctx, Path(id): Path<String>) -> Res {
             "Insufficient rights for removing default security group.",
         ));
     }
-    if d.ports.values().any(|p| p.security_groups.contains(&id)) {
+    if d.ports
+        .values()
+        .any(|p| p.security_groups.iter().any(|g| g == &id))
+    {
         return Err(neutron_error(
             409,
             "SecurityGroupInUse",
@@ -301,13 +304,13 @@ pub async fn list_rules(ctx: Ctx, Query(pairs): Pairs) -> Res {
         let r = d.rules.get(id).filter(|r| c.owns(&r.project_id))?;
         let default = d
             .security_groups
-            .get(&r.security_group_id)
+            .get(r.security_group_id.as_str())
             .map(|g| d.is_default_group(g));
         Some(rule_view(r, false, default))
     };
     let body = match q.values("security_group_id") {
         Some([sg]) => {
-            let ids = d.security_groups.get(sg).map(|g| &g.rules);
+            let ids = d.security_groups.get(sg.as_str()).map(|g| &g.rules);
             q.answer(
                 "security_group_rules",
                 &url,
@@ -334,7 +337,7 @@ pub async fn show_rule(ctx: Ctx, Path(id): Path<String>, Query(pairs): Pairs) ->
     let r = find_rule(d, &c, &id)?;
     let default = d
         .security_groups
-        .get(&r.security_group_id)
+        .get(r.security_group_id.as_str())
         .map(|g| d.is_default_group(g));
     Ok(shown(
         "security_group_rule",

@@ -415,7 +415,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
     }
     c.require_member("update_subnet")?;
     let external = is_external(d, s);
-    let Some(s) = d.subnets.get_mut(&id) else {
+    let Some(s) = d.subnets.get_mut(id.as_str()) else {
         return Err(not_found(&id));
     };
     let before = s.clone();

@@ -90,12 +90,12 @@ pub fn routes(mut r: Router<Arc<Site>>) -> Router<Arc<Site>> {
 /// The project owning a resource the caller can see.
 fn owner(d: &NetworkData, c: &Caller, kind: Kind, id: &str) -> Result<String, ApiError> {
     Ok(match kind {
-        Kind::Network => networks::find(d, c, id)?.project_id.clone(),
-        Kind::Subnet => subnets::find(d, c, id)?.project_id.clone(),
-        Kind::Port => ports::find(d, c, id)?.project_id.clone(),
-        Kind::SecurityGroup => security_groups::find(d, c, id)?.project_id.clone(),
-        Kind::Router => routers::find(d, c, id)?.project_id.clone(),
-        Kind::FloatingIp => floating_ips::find(d, c, id)?.project_id.clone(),
+        Kind::Network => networks::find(d, c, id)?.project_id.to_string(),
+        Kind::Subnet => subnets::find(d, c, id)?.project_id.to_string(),
+        Kind::Port => ports::find(d, c, id)?.project_id.to_string(),
+        Kind::SecurityGroup => security_groups::find(d, c, id)?.project_id.to_string(),
+        Kind::Router => routers::find(d, c, id)?.project_id.to_string(),
+        Kind::FloatingIp => floating_ips::find(d, c, id)?.project_id.to_string(),
     })
 }
 

@@ -2,13 +2,13 @@
 //! rules, and rules.
 
 use crate::network::model::{Resource, SecurityGroup, SgRule, Std};
-use crate::network::{new_id, NetworkData};
+use crate::network::{new_id, new_sid, NetworkData, Sid};
 use std::collections::BTreeSet;
 
 impl NetworkData {
     /// The `default` security group of a project, created with Neutron's default rules on
     /// first use.
-    pub(in crate::network) fn ensure_default_group(&mut self, project: &str) -> String {
+    pub(in crate::network) fn ensure_default_group(&mut self, project: &str) -> Sid {
         if let Some(id) = self.default_groups.get(project) {
             return id.clone();
         }
@@ -18,13 +18,14 @@ impl NetworkData {
                 NewRule {
                     ingress: true,
                     ethertype,
-                    remote_group_id: Some(id.clone()),
+                    remote_group_id: Some(id.to_string()),
                 }
                 .into_rule(project, &id),
             );
         }
         self.settle_group_revision(&id);
-        self.default_groups.insert(project.to_string(), id.clone());
+        let project = self.name(project);
+        self.default_groups.insert(project, id.clone());
         id
     }
 
@@ -35,15 +36,16 @@ impl NetworkData {
         name: &str,
         description: &str,
         stateful: bool,
-    ) -> String {
-        let id = new_id();
+    ) -> Sid {
+        let id = new_sid();
+        let project_id = self.name(project);
         self.count(project, Resource::SecurityGroup, true);
         self.security_groups.insert(
             id.clone(),
             SecurityGroup {
                 id: id.clone(),
                 name: name.to_string(),
-                project_id: project.to_string(),
+                project_id,
                 stateful,
                 rules: BTreeSet::new(),
                 std: Std::new(0, description.to_string()),
@@ -75,7 +77,10 @@ impl NetworkData {
         self.next_attr_id += 1;
         let id = rule.id.clone();
         self.count(&rule.project_id, Resource::SecurityGroupRule, true);
-        if let Some(g) = self.security_groups.get_mut(&rule.security_group_id) {
+        if let Some(g) = self
+            .security_groups
+            .get_mut(rule.security_group_id.as_str())
+        {
             g.rules.insert(id.clone());
             g.std.touch();
         }
@@ -89,7 +94,7 @@ impl NetworkData {
             return;
         };
         self.count(&r.project_id, Resource::SecurityGroupRule, false);
-        if let Some(g) = self.security_groups.get_mut(&r.security_group_id) {
+        if let Some(g) = self.security_groups.get_mut(r.security_group_id.as_str()) {
             g.rules.remove(rule_id);
             g.std.touch();
         }
@@ -102,7 +107,7 @@ impl NetworkData {
             return;
         };
         self.count(&g.project_id, Resource::SecurityGroup, false);
-        if self.default_groups.get(&g.project_id).map(String::as_str) == Some(group_id) {
+        if self.default_groups.get(&g.project_id).map(|d| &**d) == Some(group_id) {
             self.default_groups.remove(&g.project_id);
         }
         let referring: Vec<String> = self

@@ -10,7 +10,7 @@ pub use ports::{IpRequest, NewPort, PortError};
 
 use super::ipam::{default_pools, from_int, to_int, Ipam};
 use super::model::{Network, Port, Resource, Std, Subnet};
-use super::{new_id, NetworkData};
+use super::{new_sid, NetworkData, Sid};
 use fedstack_api_types::{ApiError, Service};
 use ipnet::IpNet;
 use std::collections::BTreeSet;
@@ -181,8 +181,9 @@ fn check_pools(cidr: &IpNet, pools: &[(IpAddr, IpAddr)]) -> Result<Vec<(u128, u1
 
 impl NetworkData {
     /// Stores a new network and counts it; returns its ID.
-    pub(super) fn insert_network(&mut self, n: NewNetwork) -> String {
-        let id = new_id();
+    pub(super) fn insert_network(&mut self, n: NewNetwork) -> Sid {
+        let id = new_sid();
+        let project = self.name(&n.project_id);
         let mut std = Std::new(1, n.description);
         std.tags = n.tags;
         self.next_segment += 1;
@@ -192,7 +193,7 @@ impl NetworkData {
             Network {
                 id: id.clone(),
                 name: n.name,
-                project_id: n.project_id,
+                project_id: project,
                 admin_state_up: n.admin_state_up,
                 mtu: n.mtu,
                 shared: n.shared,
@@ -210,8 +211,8 @@ impl NetworkData {
     }
 
     /// Checks a new subnet against its network (overlaps, gateway, pools) and stores it.
-    pub(super) fn insert_subnet(&mut self, s: NewSubnet) -> Result<String, ApiError> {
-        let net = self.networks.get(&s.network_id).ok_or_else(|| {
+    pub(super) fn insert_subnet(&mut self, s: NewSubnet) -> Result<Sid, ApiError> {
+        let net = self.networks.get(s.network_id.as_str()).ok_or_else(|| {
             neutron_error(
                 404,
                 "NetworkNotFound",
@@ -258,11 +259,13 @@ impl NetworkData {
         if !self.has_room(&s.project_id, Resource::Subnet, 1) {
             return Err(over_quota(Resource::Subnet));
         }
-        let id = new_id();
+        let id = new_sid();
+        let network_id = net.id.clone();
+        let project = self.name(&s.project_id);
         let mut std = Std::new(0, s.description);
         std.tags = s.tags;
         self.count(&s.project_id, Resource::Subnet, true);
-        if let Some(net) = self.networks.get_mut(&s.network_id) {
+        if let Some(net) = self.networks.get_mut(&network_id) {
             net.subnets.push(id.clone());
             net.std.touch();
         }
@@ -271,8 +274,8 @@ impl NetworkData {
             Subnet {
                 id: id.clone(),
                 name: s.name,
-                project_id: s.project_id,
-                network_id: s.network_id,
+                project_id: project,
+                network_id,
                 cidr: s.cidr,
                 gateway_ip: gateway,
                 enable_dhcp: s.enable_dhcp,
@@ -299,7 +302,7 @@ impl NetworkData {
         }
         let auto = s.is_auto_address();
         self.ports_on(&s.network_id).any(|p| {
-            p.fixed_ips.iter().any(|f| f.subnet_id == subnet_id)
+            p.fixed_ips.iter().any(|f| &*f.subnet_id == subnet_id)
                 && (!auto || p.device_owner.starts_with("network:router"))
         })
     }
@@ -322,12 +325,12 @@ impl NetworkData {
         let Some(net) = self.networks.get_mut(&s.network_id) else {
             return;
         };
-        net.subnets.retain(|id| id != subnet_id);
+        net.subnets.retain(|id| &**id != subnet_id);
         net.std.touch();
         for pid in &net.ports {
             if let Some(p) = self.ports.get_mut(pid) {
-                if p.fixed_ips.iter().any(|f| f.subnet_id == subnet_id) {
-                    p.fixed_ips.retain(|f| f.subnet_id != subnet_id);
+                if p.fixed_ips.iter().any(|f| &*f.subnet_id == subnet_id) {
+                    p.fixed_ips.retain(|f| &*f.subnet_id != subnet_id);
                     p.std.touch();
                 }
             }

@@ -4,7 +4,7 @@
 use super::{neutron_error, over_quota};
 use crate::network::ipam::{self, eui64, from_int, host_bounds, to_int};
 use crate::network::model::{mac_string, AddressPair, FixedIp, Port, Profile, Resource, Std};
-use crate::network::{new_id, NetworkData};
+use crate::network::{new_sid, NetworkData, Sid};
 use fedstack_api_types::ApiError;
 use rand::Rng;
 use std::net::IpAddr;
@@ -22,12 +22,13 @@ impl NetworkData {
     }
 
     /// Creates a port: quota, MAC, fixed IPs (requested or allocated), security groups.
-    pub(in crate::network) fn create_port(&mut self, p: NewPort) -> Result<String, PortError> {
+    pub(in crate::network) fn create_port(&mut self, p: NewPort) -> Result<Sid, PortError> {
         let net = self
             .networks
-            .get(&p.network_id)
+            .get(p.network_id.as_str())
             .ok_or_else(|| PortError::NetworkNotFound(p.network_id.clone()))?;
         let port_security = p.port_security_enabled.unwrap_or(net.port_security_enabled);
+        let network_id = net.id.clone();
         if !self.has_room(&p.project_id, Resource::Port, 1) {
             return Err(PortError::OverQuota);
         }
@@ -54,17 +55,23 @@ impl NetworkData {
                 return Err(e);
             }
         };
-        let id = new_id();
+        let id = new_sid();
         self.count(&p.project_id, Resource::Port, true);
-        if let Some(net) = self.networks.get_mut(&p.network_id) {
+        if let Some(net) = self.networks.get_mut(&network_id) {
             net.ports.insert(id.clone());
         }
-        if !p.device_id.is_empty() {
+        let device_id = Sid::from(p.device_id.as_str());
+        if !device_id.is_empty() {
             self.ports_by_device
-                .entry(p.device_id.clone())
+                .entry(device_id.clone())
                 .or_default()
                 .push(id.clone());
         }
+        let (project_id, device_owner, host) = (
+            self.name(&p.project_id),
+            self.name(&p.device_owner),
+            self.name(&p.host),
+        );
         let mut std = Std::new(1, p.description);
         std.tags = p.tags;
         self.ports.insert(
@@ -72,17 +79,17 @@ impl NetworkData {
             Port {
                 id: id.clone(),
                 name: p.name,
-                network_id: p.network_id,
-                project_id: p.project_id,
+                network_id,
+                project_id,
                 mac,
                 admin_state_up: p.admin_state_up,
-                device_id: p.device_id,
-                device_owner: p.device_owner,
+                device_id,
+                device_owner,
                 fixed_ips,
                 security_groups,
                 port_security_enabled: port_security && !router_port,
                 allowed_address_pairs: p.allowed_address_pairs,
-                host: p.host,
+                host,
                 vnic_type: p.vnic_type,
                 profile: p.profile,
                 created_for_server: p.created_for_server,
@@ -94,18 +101,21 @@ impl NetworkData {
 
     /// The security groups a new port gets: the requested ones (which must exist), or the
     /// project's `default` group when port security is on; none for router ports.
-    fn port_groups(&mut self, p: &NewPort, port_security: bool) -> Result<Vec<String>, PortError> {
+    fn port_groups(&mut self, p: &NewPort, port_security: bool) -> Result<Vec<Sid>, PortError> {
         if p.device_owner.starts_with("network:") {
             return Ok(vec![]);
         }
         match &p.security_groups {
             Some(g) if !g.is_empty() && !port_security => Err(PortError::PortSecurityRequired),
-            Some(g) => {
-                if let Some(missing) = g.iter().find(|id| !self.security_groups.contains_key(*id)) {
-                    return Err(PortError::SecurityGroupNotFound(missing.clone()));
-                }
-                Ok(g.clone())
-            }
+            Some(g) => g
+                .iter()
+                .map(|id| {
+                    self.security_groups
+                        .get_key_value(id.as_str())
+                        .map(|(k, _)| k.clone())
+                        .ok_or_else(|| PortError::SecurityGroupNotFound(id.clone()))
+                })
+                .collect(),
             None if port_security && !p.project_id.is_empty() => {
                 Ok(vec![self.ensure_default_group(&p.project_id)])
             }
@@ -139,7 +149,7 @@ impl NetworkData {
         router_port: bool,
         taken: &mut Vec<FixedIp>,
     ) -> Result<(), PortError> {
-        let subnet_ids: Vec<String> = self
+        let subnet_ids: Vec<Sid> = self
             .networks
             .get(network_id)
             .map(|n| n.subnets.clone())
@@ -165,7 +175,7 @@ impl NetworkData {
                 if !s.ipam.take(to_int(ip)) {
                     return Err(PortError::IpInUse {
                         ip,
-                        subnet_id: sid.clone(),
+                        subnet_id: sid.to_string(),
                     });
                 }
                 taken.push(FixedIp {
@@ -181,11 +191,11 @@ impl NetworkData {
     fn take_automatic(
         &mut self,
         network_id: &str,
-        subnet_ids: &[String],
+        subnet_ids: &[Sid],
         taken: &mut Vec<FixedIp>,
     ) -> Result<(), PortError> {
         for v6 in [false, true] {
-            let candidates: Vec<&String> = subnet_ids
+            let candidates: Vec<&Sid> = subnet_ids
                 .iter()
                 .filter(|id| {
                     self.subnets
@@ -216,22 +226,23 @@ impl NetworkData {
     fn take_requested(
         &mut self,
         network_id: &str,
-        subnet_ids: &[String],
+        subnet_ids: &[Sid],
         r: &IpRequest,
         mac: u64,
     ) -> Result<FixedIp, PortError> {
         let sid = match (&r.subnet_id, r.ip) {
             (Some(sid), _) => {
-                if !self.subnets.contains_key(sid) {
+                if !self.subnets.contains_key(sid.as_str()) {
                     return Err(PortError::SubnetNotFound(sid.clone()));
                 }
-                if !subnet_ids.contains(sid) {
-                    return Err(PortError::SubnetNotOnNetwork {
+                subnet_ids
+                    .iter()
+                    .find(|id| &***id == sid)
+                    .cloned()
+                    .ok_or_else(|| PortError::SubnetNotOnNetwork {
                         network_id: network_id.to_string(),
                         subnet_id: sid.clone(),
-                    });
-                }
-                sid.clone()
+                    })?
             }
             (None, Some(ip)) => subnet_ids
                 .iter()
@@ -241,7 +252,7 @@ impl NetworkData {
             (None, None) => return Err(PortError::Exhausted(network_id.to_string())),
         };
         let Some(s) = self.subnets.get_mut(&sid) else {
-            return Err(PortError::SubnetNotFound(sid));
+            return Err(PortError::SubnetNotFound(sid.to_string()));
         };
         let ip = match r.ip {
             Some(ip) => ip,
@@ -262,7 +273,10 @@ impl NetworkData {
             return Err(PortError::InvalidIpForSubnet(ip));
         }
         if !s.ipam.take(to_int(ip)) {
-            return Err(PortError::IpInUse { ip, subnet_id: sid });
+            return Err(PortError::IpInUse {
+                ip,
+                subnet_id: sid.to_string(),
+            });
         }
         Ok(FixedIp { subnet_id: sid, ip })
     }
@@ -287,25 +301,28 @@ impl NetworkData {
         let Some(p) = self.ports.get_mut(port_id) else {
             return;
         };
-        let old = std::mem::replace(&mut p.device_id, device_id.to_string());
-        p.device_owner = owner.to_string();
-        p.host = host.to_string();
         p.std.touch();
-        if old == device_id {
+        let id = p.id.clone();
+        let (owner, host) = (self.name(owner), self.name(host));
+        let Some(p) = self.ports.get_mut(port_id) else {
+            return;
+        };
+        p.device_owner = owner;
+        p.host = host;
+        if &*p.device_id == device_id {
             return;
         }
+        let new_device = Sid::from(device_id);
+        let old = std::mem::replace(&mut p.device_id, new_device.clone());
         self.unindex_device(&old, port_id);
         if !device_id.is_empty() {
-            self.ports_by_device
-                .entry(device_id.to_string())
-                .or_default()
-                .push(port_id.to_string());
+            self.ports_by_device.entry(new_device).or_default().push(id);
         }
     }
 
     fn unindex_device(&mut self, device_id: &str, port_id: &str) {
         if let Some(list) = self.ports_by_device.get_mut(device_id) {
-            list.retain(|p| p != port_id);
+            list.retain(|p| &**p != port_id);
             if list.is_empty() {
                 self.ports_by_device.remove(device_id);
             }

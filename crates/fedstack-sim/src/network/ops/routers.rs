@@ -2,7 +2,7 @@
 
 use super::{IpRequest, NewPort, PortError, OWNER_ROUTER_GATEWAY, OWNER_ROUTER_INTERFACE};
 use crate::network::model::{Resource, Router, Std};
-use crate::network::{new_id, NetworkData};
+use crate::network::{new_id, NetworkData, Sid};
 use std::net::IpAddr;
 
 impl NetworkData {
@@ -49,7 +49,7 @@ impl NetworkData {
         router_id: &str,
         network_id: &str,
         ips: Option<Vec<IpRequest>>,
-    ) -> Result<String, PortError> {
+    ) -> Result<Sid, PortError> {
         let mut p = NewPort::new("", network_id);
         p.device_id = router_id.to_string();
         p.device_owner = OWNER_ROUTER_GATEWAY.to_string();
@@ -65,7 +65,7 @@ impl NetworkData {
         network_id: &str,
         subnet_id: &str,
         gateway: IpAddr,
-    ) -> Result<String, PortError> {
+    ) -> Result<Sid, PortError> {
         let mut p = NewPort::new(project, network_id);
         p.device_id = router_id.to_string();
         p.device_owner = OWNER_ROUTER_INTERFACE.to_string();
