@@ -286,6 +286,17 @@ impl Store {
             .collect()
     }
 
+    /// A registered image with this name and data (sha512), if any: the same public image
+    /// found on several sites is one top image with a copy on each.
+    pub async fn registered_twin(&self, name: &str, hash_value: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT id FROM images WHERE policy = 'register' AND name = $1 AND hash_value = $2 ORDER BY created_at, id LIMIT 1")
+            .bind(name)
+            .bind(hash_value)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("id")).transpose()?)
+    }
+
     /// The top image of a site image.
     pub async fn top_image_of(&self, site_id: &str, site_image_id: &str) -> Result<Option<String>> {
         let row = sqlx::query(

@@ -153,19 +153,26 @@ async fn from_site(
 async fn adopt(top: &Top, site: &SiteHandle, record: &ImageRecord) -> Result<(), StoreError> {
     let lock = image_lock(top, &record.id);
     let _guard = lock.lock().await;
-    match top.store.image(&record.id).await? {
+    let top_id = match top.store.image(&record.id).await? {
         Some(row) if row.policy != Policy::Register.as_str() => return Ok(()),
-        Some(_) => {}
-        None => {
-            top.store
-                .upsert_image(&from_site(top, site, record).await?.to_row())
-                .await?;
-            tracing::info!(image = %record.id, site = %site.name(), "site image registered");
-        }
-    }
+        Some(_) => record.id.clone(),
+        None => match twin(top, record).await? {
+            Some(twin) => {
+                tracing::info!(image = %twin, site = %site.name(), site_image = %record.id, "site image is a copy of a registered image");
+                twin
+            }
+            None => {
+                top.store
+                    .upsert_image(&from_site(top, site, record).await?.to_row())
+                    .await?;
+                tracing::info!(image = %record.id, site = %site.name(), "site image registered");
+                record.id.clone()
+            }
+        },
+    };
     top.store
         .set_image_copy(&ImageCopy {
-            image_id: record.id.clone(),
+            image_id: top_id,
             site_id: site.id().into(),
             site_image_id: record.id.clone(),
             state: ACTIVE.into(),
@@ -174,6 +181,15 @@ async fn adopt(top: &Top, site: &SiteHandle, record: &ImageRecord) -> Result<(),
             updated_at: 0,
         })
         .await
+}
+
+/// The registered image holding the same data under the same name (public images that every
+/// site carries, such as `cirros`, are one image at the top).
+async fn twin(top: &Top, record: &ImageRecord) -> Result<Option<String>, StoreError> {
+    match (&record.attrs.name, &record.stored) {
+        (Some(name), Some(d)) => top.store.registered_twin(name, &d.sha512).await,
+        _ => Ok(None),
+    }
 }
 
 /// Brings a registered image's record up to date with the site's.

@@ -673,30 +673,45 @@ async fn site_images_are_registered_without_copying() {
     spawn_loops(&t.top);
     let demo = Some(t.demo_token.as_str());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let listed = loop {
+    // Every site carries the same cirros: one top image with a copy on each site.
+    let (listed, id, copies) = loop {
         let a = t
             .call(Method::GET, "/image/v2/images?name=cirros", demo, None)
             .await;
-        if a.body["images"].as_array().map(Vec::len) == Some(2) {
-            break a.body;
+        if let Some(id) = a.body["images"][0]["id"].as_str() {
+            let copies = t.top.store.image_copies(id).await.expect("store");
+            if copies.len() == 2 {
+                break (a.body.clone(), id.to_string(), copies);
+            }
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "cirros not registered: {}",
+            "cirros not registered on both sites: {}",
             a.body
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    assert_eq!(
+        listed["images"].as_array().map(Vec::len),
+        Some(1),
+        "one cirros at the top"
+    );
     let cirros = listed["images"][0].clone();
-    let id = cirros["id"].as_str().expect("id").to_string();
     assert_eq!(cirros["fedstack_replication"], "register");
     assert_eq!(cirros["status"], "active");
-    let copies = t.top.store.image_copies(&id).await.expect("store");
-    assert_eq!(copies.len(), 1, "registered, not copied");
-    let site = sites
+    assert_ne!(
+        copies[0].site_image_id, copies[1].site_image_id,
+        "each site keeps its own image"
+    );
+    let own = copies
         .iter()
-        .find(|s| s.id() == copies[0].site_id)
-        .expect("site");
+        .find(|c| c.site_image_id == id)
+        .expect("the first site's image is the top image");
+    let twin = copies
+        .iter()
+        .find(|c| c.site_image_id != id)
+        .expect("the other site's own cirros");
+    let site = sites.iter().find(|s| s.id() == own.site_id).expect("site");
     let on = on_site(site, &id).await.expect("the site's own image");
     assert_eq!(cirros["os_hash_value"], on["os_hash_value"]);
     let file = t.top.config.data_dir.join("images").join(&id);
@@ -733,10 +748,15 @@ async fn site_images_are_registered_without_copying() {
     );
     let other = sites
         .iter()
-        .find(|s| s.id() != site.id())
+        .find(|s| s.id() == twin.site_id)
         .expect("other site");
-    let e = ensure_on_site(&t.top, &row, other).await.unwrap_err();
-    assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        ensure_on_site(&t.top, &row, other)
+            .await
+            .expect("the twin is there"),
+        twin.site_image_id,
+        "booting on the other site uses its own copy, without copying"
+    );
 }
 
 #[tokio::test]
