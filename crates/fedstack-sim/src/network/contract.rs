@@ -142,6 +142,7 @@ impl NetworkData {
             ),
             other => nova_port_error(other),
         })?;
+        // Nova creates the port, then binds it to the host: two revisions.
         if let Some(p) = self.ports.get_mut(&id) {
             p.std.touch();
         }
