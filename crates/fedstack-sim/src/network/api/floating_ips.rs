@@ -88,6 +88,7 @@ fn not_found(id: &str) -> ApiError {
     )
 }
 
+/// A floating IP the caller may see (its not-found error otherwise).
 pub fn find<'a>(d: &'a NetworkData, c: &Caller, id: &str) -> Result<&'a FloatingIp, ApiError> {
     d.floating_ips
         .get(id)
@@ -205,6 +206,7 @@ fn associate(d: &mut NetworkData, fip_id: &str, to: Option<Target>) {
     }
 }
 
+/// `GET /v2.0/floatingips`.
 pub async fn list(ctx: Ctx, Query(pairs): Pairs) -> Res {
     let c = Caller::of(&ctx);
     let q = ListQuery::parse(pairs, ATTRS)?;
@@ -217,6 +219,7 @@ pub async fn list(ctx: Ctx, Query(pairs): Pairs) -> Res {
     Ok(ok(body))
 }
 
+/// `GET /v2.0/floatingips/{id}`.
 pub async fn show(ctx: Ctx, Path(id): Path<String>, Query(pairs): Pairs) -> Res {
     let c = Caller::of(&ctx);
     let g = ctx.site.data.lock();
@@ -225,6 +228,7 @@ pub async fn show(ctx: Ctx, Path(id): Path<String>, Query(pairs): Pairs) -> Res 
     Ok(shown("floatingip", view(d, f), &pairs))
 }
 
+/// `POST /v2.0/floatingips`.
 pub async fn create(ctx: Ctx, OsJson(body): OsJson) -> Res {
     let c = Caller::of(&ctx);
     let a = Attrs::of(&body, "floatingip")?;
@@ -301,6 +305,7 @@ pub async fn create(ctx: Ctx, OsJson(body): OsJson) -> Res {
     Ok(created(json!({"floatingip": view(d, f)})))
 }
 
+/// `PUT /v2.0/floatingips/{id}`.
 pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> Res {
     let c = Caller::of(&ctx);
     let a = Attrs::of(&body, "floatingip")?;
@@ -333,6 +338,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
     Ok(ok(json!({"floatingip": view(d, f)})))
 }
 
+/// `DELETE /v2.0/floatingips/{id}`.
 pub async fn delete(ctx: Ctx, Path(id): Path<String>) -> Res {
     let c = Caller::of(&ctx);
     c.require_member("delete_floatingip")?;

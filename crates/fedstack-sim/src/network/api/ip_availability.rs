@@ -75,6 +75,7 @@ pub async fn list(ctx: Ctx, Query(mut pairs): Pairs) -> Res {
     Ok(ok(body))
 }
 
+/// `GET /v2.0/network-ip-availabilities/{id}`.
 pub async fn show(ctx: Ctx, Path(id): Path<String>, Query(pairs): Pairs) -> Res {
     let c = Caller::of(&ctx);
     let g = ctx.site.data.lock();

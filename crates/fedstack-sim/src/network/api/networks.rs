@@ -188,6 +188,7 @@ fn check_mtu(mtu: Option<i64>) -> Result<Option<u32>, ApiError> {
     }
 }
 
+/// `GET /v2.0/networks`.
 pub async fn list(ctx: Ctx, Query(pairs): Pairs) -> Res {
     let c = Caller::of(&ctx);
     let q = ListQuery::parse(pairs, ATTRS)?;
@@ -203,6 +204,7 @@ pub async fn list(ctx: Ctx, Query(pairs): Pairs) -> Res {
     Ok(super::ok(body))
 }
 
+/// `GET /v2.0/networks/{id}`.
 pub async fn show(ctx: Ctx, Path(id): Path<String>, Query(pairs): Pairs) -> Res {
     let c = Caller::of(&ctx);
     let g = ctx.site.data.lock();
@@ -210,6 +212,7 @@ pub async fn show(ctx: Ctx, Path(id): Path<String>, Query(pairs): Pairs) -> Res 
     Ok(shown("network", view(n, c.admin, false), &pairs))
 }
 
+/// `POST /v2.0/networks`.
 pub async fn create(ctx: Ctx, OsJson(body): OsJson) -> Res {
     let c = Caller::of(&ctx);
     let a = Attrs::of(&body, "network")?;
@@ -239,6 +242,7 @@ pub async fn create(ctx: Ctx, OsJson(body): OsJson) -> Res {
     Ok(created(json!({"network": view(n, c.admin, true)})))
 }
 
+/// `PUT /v2.0/networks/{id}`.
 pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> Res {
     let c = Caller::of(&ctx);
     let a = Attrs::of(&body, "network")?;
@@ -271,6 +275,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
     Ok(super::ok(json!({"network": view(n, c.admin, false)})))
 }
 
+/// `DELETE /v2.0/networks/{id}`.
 pub async fn delete(ctx: Ctx, Path(id): Path<String>) -> Res {
     let c = Caller::of(&ctx);
     let mut g = ctx.site.data.lock();

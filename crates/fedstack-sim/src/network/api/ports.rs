@@ -308,6 +308,7 @@ fn check_admin_attrs(c: &Caller, a: &Attrs, action: &str) -> Result<(), ApiError
     Ok(())
 }
 
+/// `GET /v2.0/ports`.
 pub async fn list(ctx: Ctx, Query(pairs): Pairs) -> Res {
     let c = Caller::of(&ctx);
     let q = ListQuery::parse(pairs, ATTRS)?;
@@ -338,6 +339,7 @@ pub async fn list(ctx: Ctx, Query(pairs): Pairs) -> Res {
     Ok(ok(body))
 }
 
+/// `GET /v2.0/ports/{id}`.
 pub async fn show(ctx: Ctx, Path(id): Path<String>, Query(pairs): Pairs) -> Res {
     let c = Caller::of(&ctx);
     let g = ctx.site.data.lock();
@@ -368,6 +370,7 @@ fn parse_new(a: &Attrs, c: &Caller, network_id: &str) -> Result<NewPort, ApiErro
     Ok(p)
 }
 
+/// `POST /v2.0/ports`.
 pub async fn create(ctx: Ctx, OsJson(body): OsJson) -> Res {
     let c = Caller::of(&ctx);
     let a = Attrs::of(&body, "port")?;
@@ -569,6 +572,7 @@ fn change_mac(d: &mut NetworkData, id: &str, mac: u64) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `PUT /v2.0/ports/{id}`.
 pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> Res {
     let c = Caller::of(&ctx);
     let a = Attrs::of(&body, "port")?;
@@ -616,6 +620,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
     Ok(ok(json!({"port": view(p, c.admin)})))
 }
 
+/// `DELETE /v2.0/ports/{id}`.
 pub async fn delete(ctx: Ctx, Path(id): Path<String>) -> Res {
     let c = Caller::of(&ctx);
     let mut g = ctx.site.data.lock();

@@ -55,6 +55,7 @@ pub async fn list(ctx: Ctx) -> Res {
     Ok(ok(json!({ "quotas": list })))
 }
 
+/// `GET /v2.0/quotas/{project}`.
 pub async fn show(ctx: Ctx, Path(project): Path<String>) -> Res {
     let c = Caller::of(&ctx);
     check_access(&c, &project)?;
@@ -62,12 +63,14 @@ pub async fn show(ctx: Ctx, Path(project): Path<String>) -> Res {
     Ok(ok(json!({"quota": quota_json(&g.network.quota(&project))})))
 }
 
+/// `GET /v2.0/quotas/{project}/default`.
 pub async fn defaults(ctx: Ctx, Path(project): Path<String>) -> Res {
     let c = Caller::of(&ctx);
     check_access(&c, &project)?;
     Ok(ok(json!({"quota": quota_json(&default_quota())})))
 }
 
+/// `GET /v2.0/quotas/{project}/details`: limits with usage.
 pub async fn details(ctx: Ctx, Path(project): Path<String>) -> Res {
     let c = Caller::of(&ctx);
     check_access(&c, &project)?;

@@ -109,6 +109,7 @@ fn not_found(id: &str) -> ApiError {
     )
 }
 
+/// A router the caller may see (its not-found error otherwise).
 pub fn find<'a>(d: &'a NetworkData, c: &Caller, id: &str) -> Result<&'a Router, ApiError> {
     d.routers
         .get(id)
@@ -273,6 +274,7 @@ fn create_gateway_port(
     })
 }
 
+/// `GET /v2.0/routers`.
 pub async fn list(ctx: Ctx, Query(pairs): Pairs) -> Res {
     let c = Caller::of(&ctx);
     let q = ListQuery::parse(pairs, ATTRS)?;
@@ -285,6 +287,7 @@ pub async fn list(ctx: Ctx, Query(pairs): Pairs) -> Res {
     Ok(ok(body))
 }
 
+/// `GET /v2.0/routers/{id}`.
 pub async fn show(ctx: Ctx, Path(id): Path<String>, Query(pairs): Pairs) -> Res {
     let c = Caller::of(&ctx);
     let g = ctx.site.data.lock();
@@ -293,6 +296,7 @@ pub async fn show(ctx: Ctx, Path(id): Path<String>, Query(pairs): Pairs) -> Res 
     Ok(shown("router", view(d, r, c.admin), &pairs))
 }
 
+/// `POST /v2.0/routers`.
 pub async fn create(ctx: Ctx, OsJson(body): OsJson) -> Res {
     let c = Caller::of(&ctx);
     let a = Attrs::of(&body, "router")?;
@@ -351,6 +355,7 @@ fn parse_routes(a: &Attrs) -> Result<Option<Vec<(String, String)>>, ApiError> {
         .map(Some)
 }
 
+/// `PUT /v2.0/routers/{id}`.
 pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> Res {
     let c = Caller::of(&ctx);
     let a = Attrs::of(&body, "router")?;
@@ -388,6 +393,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
     Ok(ok(json!({"router": view(d, r, c.admin)})))
 }
 
+/// `DELETE /v2.0/routers/{id}`.
 pub async fn delete(ctx: Ctx, Path(id): Path<String>) -> Res {
     let c = Caller::of(&ctx);
     c.require_member("delete_router")?;
@@ -434,6 +440,7 @@ fn interface_info(router: &Router, port: &Port) -> Value {
     })
 }
 
+/// `PUT /v2.0/routers/{id}/add_router_interface`.
 pub async fn add_interface(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> Res {
     let c = Caller::of(&ctx);
     c.require_member("add_router_interface")?;
@@ -532,6 +539,7 @@ fn interface_in_use(d: &NetworkData, router_id: &str, subnet_ids: &[Sid]) -> boo
     })
 }
 
+/// `PUT /v2.0/routers/{id}/remove_router_interface`.
 pub async fn remove_interface(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> Res {
     let c = Caller::of(&ctx);
     c.require_member("remove_router_interface")?;

@@ -172,6 +172,7 @@ fn rule_not_found(id: &str) -> ApiError {
     )
 }
 
+/// A security group the caller may see (its not-found error otherwise).
 pub fn find<'a>(d: &'a NetworkData, c: &Caller, id: &str) -> Result<&'a SecurityGroup, ApiError> {
     d.security_groups
         .get(id)
@@ -179,6 +180,7 @@ pub fn find<'a>(d: &'a NetworkData, c: &Caller, id: &str) -> Result<&'a Security
         .ok_or_else(|| not_found(id))
 }
 
+/// `GET /v2.0/security-groups`.
 pub async fn list(ctx: Ctx, Query(pairs): Pairs) -> Res {
     let c = Caller::of(&ctx);
     let q = ListQuery::parse(pairs, ATTRS)?;
@@ -193,6 +195,7 @@ pub async fn list(ctx: Ctx, Query(pairs): Pairs) -> Res {
     Ok(ok(body))
 }
 
+/// `GET /v2.0/security-groups/{id}`.
 pub async fn show(ctx: Ctx, Path(id): Path<String>, Query(pairs): Pairs) -> Res {
     let c = Caller::of(&ctx);
     let mut g = ctx.site.data.lock();
@@ -202,6 +205,7 @@ pub async fn show(ctx: Ctx, Path(id): Path<String>, Query(pairs): Pairs) -> Res 
     Ok(shown("security_group", view(d, sg, false), &pairs))
 }
 
+/// `POST /v2.0/security-groups`.
 pub async fn create(ctx: Ctx, OsJson(body): OsJson) -> Res {
     let c = Caller::of(&ctx);
     let a = Attrs::of(&body, "security_group")?;
@@ -236,6 +240,7 @@ pub async fn create(ctx: Ctx, OsJson(body): OsJson) -> Res {
     Ok(created(json!({"security_group": view(d, sg, false)})))
 }
 
+/// `PUT /v2.0/security-groups/{id}`.
 pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> Res {
     let c = Caller::of(&ctx);
     let a = Attrs::of(&body, "security_group")?;
@@ -265,6 +270,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
     Ok(ok(json!({"security_group": view(d, sg, false)})))
 }
 
+/// `DELETE /v2.0/security-groups/{id}`.
 pub async fn delete(ctx: Ctx, Path(id): Path<String>) -> Res {
     let c = Caller::of(&ctx);
     c.require_member("delete_security_group")?;
@@ -292,6 +298,7 @@ pub async fn delete(ctx: Ctx, Path(id): Path<String>) -> Res {
     Ok(no_content())
 }
 
+/// `GET /v2.0/security-group-rules`.
 pub async fn list_rules(ctx: Ctx, Query(pairs): Pairs) -> Res {
     let c = Caller::of(&ctx);
     let q = ListQuery::parse(pairs, RULE_ATTRS)?;
@@ -330,6 +337,7 @@ fn find_rule<'a>(d: &'a NetworkData, c: &Caller, id: &str) -> Result<&'a SgRule,
         .ok_or_else(|| rule_not_found(id))
 }
 
+/// `GET /v2.0/security-group-rules/{id}`.
 pub async fn show_rule(ctx: Ctx, Path(id): Path<String>, Query(pairs): Pairs) -> Res {
     let c = Caller::of(&ctx);
     let g = ctx.site.data.lock();
@@ -506,6 +514,7 @@ fn parse_rule(a: &Attrs, project: &str, group: &str) -> Result<SgRule, ApiError>
     })
 }
 
+/// `POST /v2.0/security-group-rules`.
 pub async fn create_rule(ctx: Ctx, OsJson(body): OsJson) -> Res {
     let c = Caller::of(&ctx);
     let a = Attrs::of(&body, "security_group_rule")?;
@@ -549,6 +558,7 @@ pub async fn create_rule(ctx: Ctx, OsJson(body): OsJson) -> Res {
     ))
 }
 
+/// `DELETE /v2.0/security-group-rules/{id}`.
 pub async fn delete_rule(ctx: Ctx, Path(id): Path<String>) -> Res {
     let c = Caller::of(&ctx);
     c.require_member("delete_security_group_rule")?;

@@ -316,6 +316,7 @@ fn parse_new(a: &Attrs, project: String) -> Result<NewSubnet, ApiError> {
     })
 }
 
+/// `GET /v2.0/subnets`.
 pub async fn list(ctx: Ctx, Query(pairs): Pairs) -> Res {
     let c = Caller::of(&ctx);
     let q = ListQuery::parse(pairs, ATTRS)?;
@@ -331,6 +332,7 @@ pub async fn list(ctx: Ctx, Query(pairs): Pairs) -> Res {
     Ok(ok(body))
 }
 
+/// `GET /v2.0/subnets/{id}`.
 pub async fn show(ctx: Ctx, Path(id): Path<String>, Query(pairs): Pairs) -> Res {
     let c = Caller::of(&ctx);
     let g = ctx.site.data.lock();
@@ -339,6 +341,7 @@ pub async fn show(ctx: Ctx, Path(id): Path<String>, Query(pairs): Pairs) -> Res 
     Ok(shown("subnet", view(s, is_external(d, s)), &pairs))
 }
 
+/// `POST /v2.0/subnets`.
 pub async fn create(ctx: Ctx, OsJson(body): OsJson) -> Res {
     let c = Caller::of(&ctx);
     let a = Attrs::of(&body, "subnet")?;
@@ -395,6 +398,7 @@ fn apply_addressing(
     Ok(())
 }
 
+/// `PUT /v2.0/subnets/{id}`.
 pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> Res {
     let c = Caller::of(&ctx);
     let a = Attrs::of(&body, "subnet")?;
@@ -433,6 +437,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, OsJson(body): OsJson) -> R
     Ok(ok(json!({"subnet": view(s, external)})))
 }
 
+/// `DELETE /v2.0/subnets/{id}`.
 pub async fn delete(ctx: Ctx, Path(id): Path<String>) -> Res {
     let c = Caller::of(&ctx);
     let mut g = ctx.site.data.lock();

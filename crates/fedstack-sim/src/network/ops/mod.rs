@@ -21,8 +21,11 @@ pub const TENANT_MTU: u32 = 1450;
 
 /// `device_owner` of ports Nova creates for servers.
 pub const OWNER_COMPUTE: &str = "compute:nova";
+/// `device_owner` of a router's interface on a subnet.
 pub const OWNER_ROUTER_INTERFACE: &str = "network:router_interface";
+/// `device_owner` of a router's gateway on an external network.
 pub const OWNER_ROUTER_GATEWAY: &str = "network:router_gateway";
+/// `device_owner` of the port holding a floating IP's address.
 pub const OWNER_FLOATINGIP: &str = "network:floatingip";
 
 /// A Neutron error: status, exception type and message.
