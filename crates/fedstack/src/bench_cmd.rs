@@ -95,6 +95,7 @@ struct TopBench {
     samples: u32,
 }
 
+/// Runs the chosen bench and prints its table.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.bench {
         Bench::Sim(a) => bench_sim(a).await,
@@ -105,6 +106,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------------
 // bench sim
 
+/// Populates the sims through the API, then measures memory and the 1000-server page.
 async fn bench_sim(args: SimBench) -> anyhow::Result<()> {
     let command = format!(
         "fedstack bench sim --sites {} --servers-per-site {} --concurrency {} --samples {}",
@@ -257,10 +259,12 @@ struct Population {
 }
 
 impl Population {
+    /// How many creations failed.
     fn failed(&self) -> usize {
         self.failures.values().map(|(n, _)| n).sum()
     }
 
+    /// Adds what another worker made.
     fn merge(&mut self, other: Population) {
         self.created += other.created;
         for (kind, (n, message)) in other.failures {
@@ -268,10 +272,12 @@ impl Population {
         }
     }
 
+    /// Counts one failure of `kind`, keeping the first message of each kind.
     fn fail(&mut self, kind: String, message: String) {
         self.failures.entry(kind).or_insert((0, message)).0 += 1;
     }
 
+    /// One line per kind of failure, after the table.
     fn print_failures(&self) {
         for (kind, (n, message)) in &self.failures {
             println!("failed creations: {n} × {kind}, first: {message}");
@@ -367,6 +373,8 @@ fn resident_bytes() -> anyhow::Result<u64> {
 // ---------------------------------------------------------------------------------------------
 // bench top
 
+/// Runs the sims and a top in this process (its data in a temporary directory) and
+/// measures the top against the sites.
 async fn bench_top(args: TopBench) -> anyhow::Result<()> {
     if args.sites * args.servers_per_site > MAX_PAGE {
         bail!("at most {MAX_PAGE} servers in all: the list is compared page for page");
@@ -446,6 +454,8 @@ struct TenantSite {
     token: String,
 }
 
+/// Prepares the tenant on every site, creates the servers through the top, and times
+/// `server show` and `servers/detail` at the top and on the sites.
 async fn measure_top(args: &TopBench, sim: &Sim, top_node: &Top) -> anyhow::Result<()> {
     let top = &Endpoints::new(top_node.auth_url(), |s| top_node.service_root(s));
     let command = format!(
@@ -666,6 +676,7 @@ struct Endpoints {
 }
 
 impl Endpoints {
+    /// The endpoints under Keystone `auth` and the service roots given by `root`.
     fn new(auth: String, root: impl Fn(Service) -> String) -> Self {
         Endpoints {
             auth,
@@ -675,6 +686,7 @@ impl Endpoints {
         }
     }
 
+    /// A simulated site's endpoints.
     fn of_site(site: &Site) -> Self {
         Endpoints::new(site.auth_url(), |s| site.service_root(s))
     }
@@ -692,6 +704,7 @@ struct Token {
 struct Http(reqwest::Client);
 
 impl Http {
+    /// A client that goes to 127.0.0.1 directly, whatever the proxy settings.
     fn new() -> anyhow::Result<Self> {
         Ok(Http(reqwest::Client::builder().no_proxy().build()?))
     }
@@ -886,6 +899,7 @@ impl Table {
         ]);
     }
 
+    /// Prints the command, a header and the rows, aligned.
     fn print(&self) {
         println!("{}", self.command);
         let [measured, reference] = self.columns;
