@@ -205,6 +205,8 @@ def test_a_separate_sim_process_is_a_site(fed, image, external_site):
         wait_for(lambda: {x["ID"]: x["Status"] for x in fed.osc("fedstack-demo", "server", "list")}.get(s["id"]) == "UNKNOWN", what="UNKNOWN while the process's site is down")
     finally:
         external_site.up("CloudExt")
+    # The top sees the site again at its next health check.
+    wait_for(lambda: fed.osc("fedstack-demo", "server", "show", s["id"])["status"] == "SHUTOFF", what="back SHUTOFF once the site answers")
     r = fed.fedstack("site", "delete", "CloudExt", "--os-cloud", "fedstack")
     assert r.returncode != 0 and "still holds" in r.stderr, "a site with servers is not deleted"
     fed.osc("fedstack-demo", "server", "delete", "--wait", s["id"], json=False)
