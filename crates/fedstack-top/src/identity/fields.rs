@@ -3,6 +3,7 @@
 
 use super::err;
 use axum::http::StatusCode;
+use fedstack_api_types::pyrepr::repr;
 use fedstack_api_types::ApiError;
 use serde_json::{Map, Value};
 
@@ -42,28 +43,6 @@ pub fn parse_bool(s: &str) -> Option<bool> {
         .iter()
         .find(|(k, _)| *k == s)
         .map(|(_, b)| *b)
-}
-
-/// Python's `repr` of a JSON value, as jsonschema prints instances.
-fn repr(v: &Value) -> String {
-    let join = |items: Vec<String>| items.join(", ");
-    match v {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) if s.contains('\'') && !s.contains('"') => format!("\"{s}\""),
-        Value::String(s) => format!("'{}'", s.replace('\'', "\\'")),
-        Value::Array(a) => format!("[{}]", join(a.iter().map(repr).collect())),
-        Value::Object(o) => format!(
-            "{{{}}}",
-            join(
-                o.iter()
-                    .map(|(k, v)| format!("'{k}': {}", repr(v)))
-                    .collect()
-            )
-        ),
-    }
 }
 
 /// Python's `str` of a JSON value (strings unquoted).
