@@ -2,6 +2,7 @@
 //! key pairs (fingerprints and generation) and server groups, per microversion; request
 //! validation in [`schema`].
 
+pub mod quota;
 pub mod schema;
 
 pub use schema::{server_create_schema, validate_server_create};

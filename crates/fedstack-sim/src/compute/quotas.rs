@@ -8,107 +8,13 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use fedstack_api_types::nova::quota;
+pub use fedstack_api_types::nova::quota::QuotaKind;
 use fedstack_api_types::nova::schema::{self, validate};
 use fedstack_api_types::ApiError;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// One compute quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum QuotaKind {
-    Cores,
-    FixedIps,
-    FloatingIps,
-    InjectedFileContentBytes,
-    InjectedFilePathBytes,
-    InjectedFiles,
-    Instances,
-    KeyPairs,
-    MetadataItems,
-    Ram,
-    SecurityGroupRules,
-    SecurityGroups,
-    ServerGroupMembers,
-    ServerGroups,
-}
-
-impl QuotaKind {
-    /// Every quota, in the order Nova lists them.
-    const ALL: [QuotaKind; 14] = [
-        QuotaKind::Cores,
-        QuotaKind::FixedIps,
-        QuotaKind::FloatingIps,
-        QuotaKind::InjectedFileContentBytes,
-        QuotaKind::InjectedFilePathBytes,
-        QuotaKind::InjectedFiles,
-        QuotaKind::Instances,
-        QuotaKind::KeyPairs,
-        QuotaKind::MetadataItems,
-        QuotaKind::Ram,
-        QuotaKind::SecurityGroupRules,
-        QuotaKind::SecurityGroups,
-        QuotaKind::ServerGroupMembers,
-        QuotaKind::ServerGroups,
-    ];
-
-    /// The key in a `quota_set`.
-    pub fn key(self) -> &'static str {
-        match self {
-            QuotaKind::Cores => "cores",
-            QuotaKind::FixedIps => "fixed_ips",
-            QuotaKind::FloatingIps => "floating_ips",
-            QuotaKind::InjectedFileContentBytes => "injected_file_content_bytes",
-            QuotaKind::InjectedFilePathBytes => "injected_file_path_bytes",
-            QuotaKind::InjectedFiles => "injected_files",
-            QuotaKind::Instances => "instances",
-            QuotaKind::KeyPairs => "key_pairs",
-            QuotaKind::MetadataItems => "metadata_items",
-            QuotaKind::Ram => "ram",
-            QuotaKind::SecurityGroupRules => "security_group_rules",
-            QuotaKind::SecurityGroups => "security_groups",
-            QuotaKind::ServerGroupMembers => "server_group_members",
-            QuotaKind::ServerGroups => "server_groups",
-        }
-    }
-
-    /// Nova's default limit.
-    fn default_limit(self) -> i64 {
-        match self {
-            QuotaKind::Cores => 20,
-            QuotaKind::InjectedFileContentBytes => 10240,
-            QuotaKind::InjectedFilePathBytes => 255,
-            QuotaKind::InjectedFiles => 5,
-            QuotaKind::Instances => 10,
-            QuotaKind::KeyPairs => 100,
-            QuotaKind::MetadataItems => 128,
-            QuotaKind::Ram => 51200,
-            QuotaKind::ServerGroupMembers | QuotaKind::ServerGroups => 10,
-            QuotaKind::FixedIps
-            | QuotaKind::FloatingIps
-            | QuotaKind::SecurityGroupRules
-            | QuotaKind::SecurityGroups => -1,
-        }
-    }
-
-    /// False for the quotas removed at `mv` (network proxies at 2.36, files at 2.57).
-    fn shown_at(self, mv: Mv) -> bool {
-        match self {
-            QuotaKind::FixedIps
-            | QuotaKind::FloatingIps
-            | QuotaKind::SecurityGroupRules
-            | QuotaKind::SecurityGroups => !mv.at_least(2, 36),
-            QuotaKind::InjectedFileContentBytes
-            | QuotaKind::InjectedFilePathBytes
-            | QuotaKind::InjectedFiles => !mv.at_least(2, 57),
-            _ => true,
-        }
-    }
-
-    fn shown(mv: Mv) -> impl Iterator<Item = QuotaKind> {
-        Self::ALL.into_iter().filter(move |k| k.shown_at(mv))
-    }
-}
 
 /// What a project's servers use.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -161,17 +67,19 @@ impl Quotas {
                 limit >= 0 && w > 0 && u + w > limit
             })
             .collect();
-        let Some(first) = over.first() else {
+        if over.is_empty() {
             return Ok(());
-        };
-        let names: Vec<&str> = over.iter().map(|k| k.key()).collect();
-        let names = names.join(", ");
-        Err(forbidden(format!(
-            "Quota exceeded for {names}: Requested {}, but already used {} of {} {names}",
-            want.get(*first).unwrap_or(0),
-            used.get(*first).unwrap_or(0),
-            self.limit(project_id, *first)
-        )))
+        }
+        let over: Vec<quota::Over> = over
+            .into_iter()
+            .map(|k| quota::Over {
+                kind: k,
+                requested: want.get(k).unwrap_or(0),
+                used: used.get(k).unwrap_or(0),
+                limit: self.limit(project_id, k),
+            })
+            .collect();
+        Err(forbidden(quota::over_quota_message(&over)))
     }
 }
 
@@ -207,7 +115,7 @@ fn may_read(ctx: &Ctx, project: &str, rule: &str) -> Result<(), ApiError> {
 }
 
 fn limits_of(compute: &ComputeData, project: &str, mv: Mv) -> Map<String, Value> {
-    QuotaKind::shown(mv)
+    QuotaKind::shown(mv.0)
         .map(|k| (k.key().to_string(), json!(compute.quotas.limit(project, k))))
         .collect()
 }
@@ -227,7 +135,7 @@ async fn detail(ctx: Ctx, mv: Mv, Path(project): Path<String>) -> Res {
     let compute = &g.compute;
     let mut set = Map::new();
     set.insert("id".into(), json!(project));
-    for k in QuotaKind::shown(mv) {
+    for k in QuotaKind::shown(mv.0) {
         set.insert(
             k.key().into(),
             json!({"limit": compute.quotas.limit(&project, k), "in_use": compute.in_use(&project, k), "reserved": 0}),
@@ -239,44 +147,27 @@ async fn detail(ctx: Ctx, mv: Mv, Path(project): Path<String>) -> Res {
 async fn defaults(mv: Mv, _ctx: Ctx, Path(project): Path<String>) -> Res {
     let mut set = Map::new();
     set.insert("id".into(), json!(project));
-    for k in QuotaKind::shown(mv) {
+    for k in QuotaKind::shown(mv.0) {
         set.insert(k.key().into(), json!(k.default_limit()));
     }
     Ok(Json(json!({ "quota_set": set })).into_response())
 }
 
-fn update_schema(mv: Mv) -> Value {
-    let value = json!({"type": ["integer", "string"], "pattern": "^-?[0-9]+$", "minimum": -1, "maximum": 2147483647});
-    let mut props: Map<String, Value> = QuotaKind::shown(mv)
-        .map(|k| (k.key().to_string(), value.clone()))
-        .collect();
-    props.insert("force".into(), schema::boolean());
-    json!({
-        "type": "object",
-        "properties": {"quota_set": {"type": "object", "properties": props, "additionalProperties": false}},
-        "required": ["quota_set"],
-        "additionalProperties": false,
-    })
-}
-
 async fn update(ctx: Ctx, mv: Mv, Path(project): Path<String>, OsJson(body): OsJson) -> Res {
     require_admin(&ctx, "os_compute_api:os-quota-sets:update")?;
-    validate(&update_schema(mv), &body)?;
+    validate(&quota::update_schema(mv.0), &body)?;
     let set = &body["quota_set"];
     let force = set.get("force").is_some_and(schema::truthy);
     let mut g = ctx.site.data.lock();
     let compute = &mut g.compute;
     let mut changes = Vec::new();
-    for k in QuotaKind::shown(mv) {
+    for k in QuotaKind::shown(mv.0) {
         let Some(limit) = set.get(k.key()).and_then(schema::as_int) else {
             continue;
         };
         let used = compute.in_use(&project, k);
         if !force && limit >= 0 && limit < used {
-            return Err(bad_request(format!(
-                "Quota limit {limit} for {} must be greater than or equal to already used and reserved {used}.",
-                k.key()
-            )));
+            return Err(bad_request(quota::below_usage_message(k, limit, used)));
         }
         changes.push((k, limit));
     }
@@ -306,48 +197,13 @@ async fn limits(ctx: Ctx, mv: Mv, Query(q): Query<HashMap<String, String>>) -> R
     };
     let g = ctx.site.data.lock();
     let c = &g.compute;
-    let limit = |k| json!(c.quotas.limit(&project, k));
-    let used = |k| json!(c.in_use(&project, k));
-    let mut a = Map::new();
-    a.insert("maxTotalCores".into(), limit(QuotaKind::Cores));
-    if !mv.at_least(2, 57) {
-        a.insert("maxPersonality".into(), limit(QuotaKind::InjectedFiles));
-        a.insert(
-            "maxPersonalitySize".into(),
-            limit(QuotaKind::InjectedFileContentBytes),
-        );
-    }
-    a.insert("maxTotalInstances".into(), limit(QuotaKind::Instances));
-    a.insert("maxTotalKeypairs".into(), limit(QuotaKind::KeyPairs));
-    a.insert("maxServerMeta".into(), limit(QuotaKind::MetadataItems));
-    if !mv.at_least(2, 39) {
-        a.insert("maxImageMeta".into(), limit(QuotaKind::MetadataItems));
-    }
-    a.insert("maxTotalRAMSize".into(), limit(QuotaKind::Ram));
-    a.insert("maxServerGroups".into(), limit(QuotaKind::ServerGroups));
-    a.insert(
-        "maxServerGroupMembers".into(),
-        limit(QuotaKind::ServerGroupMembers),
-    );
-    let proxies = !mv.at_least(2, 36);
-    if proxies {
-        a.insert("maxTotalFloatingIps".into(), limit(QuotaKind::FloatingIps));
-        a.insert("maxSecurityGroups".into(), limit(QuotaKind::SecurityGroups));
-        a.insert(
-            "maxSecurityGroupRules".into(),
-            limit(QuotaKind::SecurityGroupRules),
-        );
-    }
-    a.insert("totalRAMUsed".into(), used(QuotaKind::Ram));
-    a.insert("totalCoresUsed".into(), used(QuotaKind::Cores));
-    a.insert("totalInstancesUsed".into(), used(QuotaKind::Instances));
-    if proxies {
-        a.insert("totalFloatingIpsUsed".into(), json!(0));
-        a.insert("totalSecurityGroupsUsed".into(), json!(0));
-    }
-    a.insert(
-        "totalServerGroupsUsed".into(),
-        used(QuotaKind::ServerGroups),
+    let a = quota::absolute_limits(
+        mv.0,
+        |k| c.quotas.limit(&project, k),
+        |k| match k {
+            QuotaKind::FloatingIps | QuotaKind::SecurityGroups => 0,
+            k => c.in_use(&project, k),
+        },
     );
     Ok(Json(json!({"limits": {"rate": [], "absolute": a}})).into_response())
 }
