@@ -20,6 +20,9 @@ pub struct ServerRow {
     pub flavor_id: Option<String>,
     pub host: Option<String>,
     pub server_group_id: Option<String>,
+    /// vCPUs and RAM (MiB) of the server's flavor, counted against the project's quotas.
+    pub vcpus: i64,
+    pub ram: i64,
     pub deleted: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -104,7 +107,7 @@ impl Default for ServerQuery {
     }
 }
 
-const COLS: &str = "id, project_id, user_id, site_id, name, status, image_id, flavor_id, host, server_group_id, deleted, created_at, updated_at, body";
+const COLS: &str = "id, project_id, user_id, site_id, name, status, image_id, flavor_id, host, server_group_id, vcpus, ram, deleted, created_at, updated_at, body";
 
 fn server_row(r: &sqlx::any::AnyRow) -> Result<ServerRow> {
     Ok(ServerRow {
@@ -118,6 +121,8 @@ fn server_row(r: &sqlx::any::AnyRow) -> Result<ServerRow> {
         flavor_id: r.try_get("flavor_id")?,
         host: r.try_get("host")?,
         server_group_id: r.try_get("server_group_id")?,
+        vcpus: r.try_get("vcpus")?,
+        ram: r.try_get("ram")?,
         deleted: r.try_get::<i64, _>("deleted")? != 0,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
@@ -140,10 +145,10 @@ impl Store {
     /// Inserts or replaces an indexed server.
     pub async fn upsert_server(&self, s: &ServerRow) -> Result<()> {
         let q = format!(
-            "INSERT INTO servers ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+            "INSERT INTO servers ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              ON CONFLICT (id) DO UPDATE SET project_id = excluded.project_id, user_id = excluded.user_id, site_id = excluded.site_id,
              name = excluded.name, status = excluded.status, image_id = excluded.image_id, flavor_id = excluded.flavor_id,
-             host = excluded.host, server_group_id = excluded.server_group_id, deleted = excluded.deleted,
+             host = excluded.host, server_group_id = excluded.server_group_id, vcpus = excluded.vcpus, ram = excluded.ram, deleted = excluded.deleted,
              updated_at = excluded.updated_at, body = excluded.body"
         );
         sqlx::query(&q)
@@ -157,6 +162,8 @@ impl Store {
             .bind(&s.flavor_id)
             .bind(&s.host)
             .bind(&s.server_group_id)
+            .bind(s.vcpus)
+            .bind(s.ram)
             .bind(s.deleted as i64)
             .bind(s.created_at)
             .bind(s.updated_at)
@@ -440,6 +447,8 @@ mod tests {
             flavor_id: Some("1".into()),
             host: None,
             server_group_id: None,
+            vcpus: 1,
+            ram: 512,
             deleted: false,
             created_at: created,
             updated_at: created,
