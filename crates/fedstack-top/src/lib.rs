@@ -14,6 +14,7 @@ pub mod identity;
 pub mod image;
 pub mod index;
 pub mod placement;
+pub mod quota;
 pub mod register;
 pub mod secrets;
 pub mod sites;

@@ -141,7 +141,37 @@ async fn ensure_on_site(site: &SiteHandle, project_id: &str) -> Result<String, S
         ))
         .await?
         .ok()?;
+    lift_quotas(site, &id).await;
     Ok(id)
+}
+
+/// Lifts a site project's own quotas: the top enforces one global quota per project over all
+/// sites ([`crate::quota`]), which a per-site limit would only cut short. A site that refuses
+/// keeps its limits (its over-quota answers then reach the tenant as the site gave them).
+async fn lift_quotas(site: &SiteHandle, project: &str) {
+    let lifts = [
+        (
+            "compute",
+            format!("/os-quota-sets/{project}"),
+            json!({"quota_set": {"instances": -1, "cores": -1, "ram": -1, "server_groups": -1, "server_group_members": -1}}),
+        ),
+        (
+            "block-storage",
+            format!("/os-quota-sets/{project}"),
+            json!({"quota_set": {"volumes": -1, "gigabytes": -1, "snapshots": -1, "backups": -1, "backup_gigabytes": -1}}),
+        ),
+        (
+            "network",
+            format!("/v2.0/quotas/{project}"),
+            json!({"quota": {"network": -1, "subnet": -1, "port": -1, "router": -1, "floatingip": -1, "security_group": -1, "security_group_rule": -1}}),
+        ),
+    ];
+    for (service, path, body) in lifts {
+        let req = SiteRequest::new(Method::PUT, service, path, Scope::Admin).json(&body);
+        if let Err(e) = site.client.send(req).await.and_then(|r| r.ok()) {
+            tracing::warn!(site = %site.name(), project, service, error = %e, "site quotas not lifted");
+        }
+    }
 }
 
 fn first_id(list: &Value) -> Option<String> {

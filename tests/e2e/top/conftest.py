@@ -83,7 +83,12 @@ def fed(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("fedstack-up")
     p = Process(["up", "--sites", "3", "--build-delay-ms", "300", "--data-dir", str(workdir / "data"), "--clouds-yaml", str(workdir / "clouds.yaml")], workdir, "fedstack up ready:")
     try:
-        yield Federation(workdir, p)
+        fed = Federation(workdir, p)
+        # Every top test shares project demo; give it room beyond Nova's default quotas (10
+        # instances), which the top enforces over all sites together.
+        r = fed.admin.put("compute", f"/os-quota-sets/{fed.demo.project_id}", {"quota_set": {"instances": 500, "cores": 1000, "ram": 1024000}})
+        assert r.status_code == 200, r.text
+        yield fed
     finally:
         p.stop()
         panics = [l for l in p.stderr().splitlines() if "panicked" in l]

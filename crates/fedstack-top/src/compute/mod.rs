@@ -39,6 +39,7 @@ pub fn router() -> Router<Arc<Top>> {
         .merge(keypairs::routes())
         .merge(groups::routes())
         .merge(misc::routes())
+        .merge(crate::quota::compute::routes())
         .layer(axum::middleware::from_fn(compute_microversion));
     Router::new().merge(misc::version_routes()).merge(api)
 }

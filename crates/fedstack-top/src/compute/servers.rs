@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::placement::{self, Demand, NoValidHost};
 use crate::sites::SiteHandle;
 use crate::tenancy::{self, site_error};
-use crate::{image, Top};
+use crate::{image, quota, Top};
 use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::IntoResponse;
@@ -237,9 +237,12 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         group,
     };
     let reservation = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let claims = reserve_quota(&c, &req, &resolved.flavor).await?;
     let mut first: Option<Value> = None;
     let mut taken: Vec<String> = Vec::new();
-    for i in 0..req.max_count {
+    let mut claims = claims.into_iter().enumerate();
+    while let Some((i, (top_id, claim))) = claims.next() {
+        let i = i as i64;
         let name = if req.max_count > 1 {
             format!("{}-{}", req.name, i + 1)
         } else {
@@ -249,7 +252,7 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
             Some(s) => Ok(s.clone()),
             None => choose_site(&top, &resolved, &req.labels, &taken).await,
         };
-        let answer = match site {
+        let made = match site {
             Ok(site) => {
                 taken.push(site.id().to_string());
                 site.consume(
@@ -257,16 +260,29 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
                     resolved.flavor.ram,
                     resolved.flavor.disk,
                 );
-                match create_on_site(&c, mv, &site, &req, &name, &resolved, &reservation, i).await {
-                    Ok(v) => v,
-                    Err(e) if i >= req.min_count => {
-                        tracing::warn!(error = %e.message, "optional server of a multi-create not made");
-                        break;
-                    }
-                    Err(e) => return Err(e),
-                }
+                let target = Target {
+                    site: &site,
+                    top_id,
+                    name: &name,
+                };
+                create_on_site(&c, mv, target, &req, &resolved, &reservation, i, claim).await
             }
-            Err(NoValidHost(why)) => create_unplaced(&c, &name, &resolved, &why).await?,
+            Err(NoValidHost(why)) => {
+                create_unplaced(&c, top_id, &name, &resolved, &why, claim).await
+            }
+        };
+        let answer = match made {
+            Ok(v) => v,
+            Err(e) => {
+                for (_, (_, rest)) in claims {
+                    rest.finish(&top).await;
+                }
+                if i >= req.min_count {
+                    tracing::warn!(error = %e.message, "optional server of a multi-create not made");
+                    break;
+                }
+                return Err(e);
+            }
         };
         first.get_or_insert(answer);
     }
@@ -285,6 +301,37 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         }
     }
     Ok(r)
+}
+
+/// Claims the quota of every server of a request before any is made: as many as the quota
+/// allows up to `max_count`, and at least `min_count` or none (Nova's 403 naming the quota).
+async fn reserve_quota(
+    c: &Caller,
+    req: &CreateRequest,
+    flavor: &Flavor,
+) -> Result<Vec<(String, quota::Reservation)>, fedstack_api_types::ApiError> {
+    let mut claims = Vec::new();
+    for i in 0..req.max_count {
+        let top_id = uuid::Uuid::new_v4().to_string();
+        match quota::compute::reserve_server(&c.top, c.project_id(), &top_id, flavor).await {
+            Ok(r) => claims.push((top_id, r)),
+            Err(_) if i >= req.min_count => break,
+            Err(e) => {
+                for (_, r) in claims {
+                    r.finish(&c.top).await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(claims)
+}
+
+/// Where one server of a request goes, and the top ID it gets.
+struct Target<'a> {
+    site: &'a Arc<SiteHandle>,
+    top_id: String,
+    name: &'a str,
 }
 
 /// Placement for one server of a request.
@@ -365,15 +412,15 @@ fn site_body(
 async fn create_on_site(
     c: &Caller,
     mv: Microversion,
-    site: &Arc<SiteHandle>,
+    target: Target<'_>,
     req: &CreateRequest,
-    name: &str,
     r: &Resolved,
     reservation: &str,
     index: i64,
+    claim: quota::Reservation,
 ) -> Result<Value, fedstack_api_types::ApiError> {
     let top = &c.top;
-    let top_id = uuid::Uuid::new_v4().to_string();
+    let Target { site, top_id, name } = target;
     let route = Route {
         kind: kind::SERVER.into(),
         top_id: top_id.clone(),
@@ -453,9 +500,12 @@ async fn create_on_site(
             // Nothing was made on the site (a failed or refused create): forget the route. A
             // timeout leaves the outcome unknown: the route stays `creating` and the index
             // sync adopts the server if it appears.
+            // The quota claim goes with the route; an unknown outcome keeps it until it
+            // expires, by when the server is in the index or known not to exist.
             if e.status != StatusCode::SERVICE_UNAVAILABLE || !e.message.contains("did not answer")
             {
                 let _ = top.store.delete_route(kind::SERVER, &top_id).await;
+                claim.finish(top).await;
             }
             return Err(e);
         }
@@ -482,6 +532,7 @@ async fn create_on_site(
     {
         index_placeholder(top, c, &route, name, r, "BUILD", None).await?;
     }
+    claim.finish(top).await;
     tracing::info!(server = %top_id, site = %site.name(), reservation, index, "server created");
     let mut s = answer["server"].clone();
     s["id"] = json!(top_id);
@@ -492,12 +543,13 @@ async fn create_on_site(
 /// A server no site could take: ERROR with Nova's no-valid-host fault, kept at the top.
 async fn create_unplaced(
     c: &Caller,
+    top_id: String,
     name: &str,
     r: &Resolved,
     why: &str,
+    claim: quota::Reservation,
 ) -> Result<Value, fedstack_api_types::ApiError> {
     let top = &c.top;
-    let top_id = uuid::Uuid::new_v4().to_string();
     let route = Route {
         kind: kind::SERVER.into(),
         top_id: top_id.clone(),
@@ -510,6 +562,7 @@ async fn create_unplaced(
     top.store.insert_route(&route).await.map_err(store_err)?;
     let fault = json!({"code": 500, "created": time::iso_z(chrono::Utc::now()), "message": "No valid host was found. There are not enough hosts available.", "details": format!("fedstack placement: {why}")});
     index_placeholder(top, c, &route, name, r, "ERROR", Some(fault)).await?;
+    claim.finish(top).await;
     tracing::info!(server = %top_id, why, "no site could take the server");
     Ok(
         json!({"id": top_id, "links": links(top, &format!("servers/{top_id}")), "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}]}),
@@ -562,6 +615,8 @@ async fn index_placeholder(
         flavor_id: Some(f.id.clone()),
         host: None,
         server_group_id: r.group.as_ref().map(|g| g.id.clone()),
+        vcpus: f.vcpus,
+        ram: f.ram,
         deleted: false,
         created_at: now.timestamp_millis(),
         updated_at: now.timestamp_millis(),

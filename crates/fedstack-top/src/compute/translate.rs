@@ -92,6 +92,14 @@ fn millis(v: &Value, key: &str) -> i64 {
         .unwrap_or(0)
 }
 
+/// A figure of the flavor embedded in a server document (2.47 and later).
+fn flavor_figure(body: &Value, key: &str) -> i64 {
+    body.get("flavor")
+        .and_then(|f| f.get(key))
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+}
+
 /// The index row of a server document in top terms.
 pub async fn index_row(top: &Top, k: &Known<'_>, body: Value, group: Option<String>) -> ServerRow {
     let flavor_id = match body
@@ -137,6 +145,8 @@ pub async fn index_row(top: &Top, k: &Known<'_>, body: Value, group: Option<Stri
             .and_then(Value::as_str)
             .map(String::from),
         server_group_id: group,
+        vcpus: flavor_figure(&body, "vcpus"),
+        ram: flavor_figure(&body, "ram"),
         created_at: millis(&body, "created"),
         updated_at: millis(&body, "updated").max(millis(&body, "created")),
         body,
