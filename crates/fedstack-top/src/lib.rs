@@ -15,6 +15,7 @@ pub mod image;
 pub mod index;
 pub mod placement;
 pub mod register;
+pub mod scope;
 pub mod secrets;
 pub mod sites;
 pub mod tenancy;

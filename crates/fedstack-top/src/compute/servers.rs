@@ -9,6 +9,7 @@ use super::{
 };
 use crate::auth::Caller;
 use crate::placement::{self, Demand, NoValidHost};
+use crate::scope::{self, SiteExpr};
 use crate::sites::SiteHandle;
 use crate::tenancy::{self, site_error};
 use crate::{image, Top};
@@ -207,6 +208,10 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         Some(id) => Some(image::image_for_boot(&top, c.project_id(), id).await?),
         None => None,
     };
+    if let Some(img) = &image {
+        scope::compute::check_boot_image(&c, img).await?;
+    }
+    let scoped = c.scoped_write_sites(Service::Compute)?;
     let group = match &req.group_id {
         Some(g) => Some(groups::owned(&c, g).await?),
         None => None,
@@ -224,6 +229,7 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
                         "The requested availability zone is not available",
                     )
                 })?;
+            scope::compute::check_zone(&c, &site)?;
             if !site.is_up() {
                 return Err(super::site_down(&site));
             }
@@ -245,20 +251,34 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         } else {
             req.name.clone()
         };
-        let site = match &fixed_site {
-            Some(s) => Ok(s.clone()),
-            None => choose_site(&top, &resolved, &req.labels, &taken).await,
+        let sites = match (&fixed_site, &scoped) {
+            (Some(s), _) => Ok(vec![s.clone()]),
+            (None, Some(sites)) if !matches!(c.scope_for(Service::Compute), Some(SiteExpr::All(_))) => {
+                Ok(sites.clone())
+            }
+            (None, candidates) => {
+                let candidates = candidates.clone().unwrap_or_else(|| top.sites.all());
+                choose_site(&top, &resolved, &req.labels, &taken, &candidates)
+                    .await
+                    .map(|s| vec![s])
+            }
         };
-        let answer = match site {
-            Ok(site) => {
-                taken.push(site.id().to_string());
-                site.consume(
-                    resolved.flavor.vcpus,
-                    resolved.flavor.ram,
-                    resolved.flavor.disk,
-                );
-                match create_on_site(&c, mv, &site, &req, &name, &resolved, &reservation, i).await {
-                    Ok(v) => v,
+        let answer = match sites {
+            Ok(sites) => {
+                let created = scope::first_answering(Service::Compute, &sites, |site| {
+                    let (c, req, name, r, reservation) = (&c, &req, &name, &resolved, &reservation);
+                    async move {
+                        scope::compute::check_networks(c, &site, &req.raw).await?;
+                        site.consume(r.flavor.vcpus, r.flavor.ram, r.flavor.disk);
+                        create_on_site(c, mv, &site, req, name, r, reservation, i).await.map(|v| (site, v))
+                    }
+                })
+                .await;
+                match created {
+                    Ok((site, v)) => {
+                        taken.push(site.id().to_string());
+                        v
+                    }
                     Err(e) if i >= req.min_count => {
                         tracing::warn!(error = %e.message, "optional server of a multi-create not made");
                         break;
@@ -287,12 +307,13 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
     Ok(r)
 }
 
-/// Placement for one server of a request.
+/// Placement for one server of a request, among `candidates`.
 async fn choose_site(
     top: &Top,
     r: &Resolved,
     labels: &BTreeMap<String, String>,
     taken: &[String],
+    candidates: &[Arc<SiteHandle>],
 ) -> Result<Arc<SiteHandle>, NoValidHost> {
     let image_sites = match &r.image {
         Some(i) if i.policy == "register" => Some(
@@ -324,7 +345,7 @@ async fn choose_site(
         labels,
         taken: if r.group.is_some() { taken } else { &[] },
     };
-    placement::choose(&top.sites.all(), &demand, top.config.weigher)
+    placement::choose(candidates, &demand, top.config.weigher)
 }
 
 /// The body sent to the site: the client's, with top IDs replaced by the site's.
@@ -795,6 +816,8 @@ struct ListParams {
     not_tags_any: Vec<String>,
     /// The raw pairs, to rebuild the next link.
     pairs: Vec<(String, String)>,
+    /// The sites of the caller's compute scope (IDs), when scoped.
+    sites: Option<Vec<String>>,
 }
 
 fn bad_query(name: &str, value: &str, why: &str) -> fedstack_api_types::ApiError {
@@ -832,6 +855,9 @@ async fn list_params(
         not_tags: vec![],
         not_tags_any: vec![],
         pairs: pairs.clone(),
+        sites: c
+            .scoped_read_sites(Service::Compute)?
+            .map(|sites| sites.iter().map(|s| s.id().to_string()).collect()),
     };
     let mut all_tenants = false;
     let mut project_filter: Option<String> = None;
@@ -961,6 +987,11 @@ fn encode(s: &str) -> String {
 
 /// True when a row passes the filters the index cannot answer (regex, tags, addresses).
 fn passes(p: &ListParams, row: &ServerRow) -> bool {
+    if let Some(sites) = &p.sites {
+        if !row.site_id.as_ref().is_some_and(|s| sites.contains(s)) {
+            return false;
+        }
+    }
     if p.name.as_ref().is_some_and(|re| !re.is_match(&row.name)) {
         return false;
     }
@@ -998,6 +1029,7 @@ async fn page(top: &Top, p: &ListParams) -> Result<Vec<ServerRow>, fedstack_api_
     let want = p.query.limit as usize;
     let post_filtered = p.name.is_some()
         || p.ip.is_some()
+        || p.sites.is_some()
         || !(p.tags.is_empty()
             && p.tags_any.is_empty()
             && p.not_tags.is_empty()
