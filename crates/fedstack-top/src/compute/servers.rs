@@ -253,7 +253,9 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         };
         let sites = match (&fixed_site, &scoped) {
             (Some(s), _) => Ok(vec![s.clone()]),
-            (None, Some(sites)) if !matches!(c.scope_for(Service::Compute), Some(SiteExpr::All(_))) => {
+            (None, Some(sites))
+                if !matches!(c.scope_for(Service::Compute), Some(SiteExpr::All(_))) =>
+            {
                 Ok(sites.clone())
             }
             (None, candidates) => {
@@ -270,7 +272,9 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
                     async move {
                         scope::compute::check_networks(c, &site, &req.raw).await?;
                         site.consume(r.flavor.vcpus, r.flavor.ram, r.flavor.disk);
-                        create_on_site(c, mv, &site, req, name, r, reservation, i).await.map(|v| (site, v))
+                        create_on_site(c, mv, &site, req, name, r, reservation, i)
+                            .await
+                            .map(|v| (site, v))
                     }
                 })
                 .await;

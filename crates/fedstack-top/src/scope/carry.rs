@@ -106,8 +106,10 @@ mod tests {
         assert_eq!(merged.get(Service::Image).unwrap().to_string(), "C");
         headers.insert(HEADER, "nope".parse().unwrap());
         assert!(header_scope(&headers).is_err());
-        assert!(request_scope(&ServiceScope::default(), None, &HeaderMap::new(), &empty)
-            .unwrap()
-            .is_empty());
+        assert!(
+            request_scope(&ServiceScope::default(), None, &HeaderMap::new(), &empty)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -137,9 +137,9 @@ impl ServiceScope {
         let mut scope = ServiceScope::default();
         for (k, expr) in map {
             let service = service_of_key(k).ok_or_else(|| ScopeError::UnknownService(k.clone()))?;
-            let text = expr
-                .as_str()
-                .ok_or_else(|| ScopeError::NotAMap(format!("the value of '{k}' is not a string")))?;
+            let text = expr.as_str().ok_or_else(|| {
+                ScopeError::NotAMap(format!("the value of '{k}' is not a string"))
+            })?;
             scope
                 .0
                 .insert(scope_key(service), SiteExpr::parse(k, text)?);
@@ -202,7 +202,10 @@ mod tests {
             SiteExpr::One("CloudOne".into())
         );
         let all = SiteExpr::parse("compute", "CloudOne&CloudTwo & CloudOne").unwrap();
-        assert_eq!(all, SiteExpr::All(vec!["CloudOne".into(), "CloudTwo".into()]));
+        assert_eq!(
+            all,
+            SiteExpr::All(vec!["CloudOne".into(), "CloudTwo".into()])
+        );
         assert_eq!(all.to_string(), "CloudOne & CloudTwo");
         let first = SiteExpr::parse("image", "B | A").unwrap();
         assert_eq!(first, SiteExpr::First(vec!["B".into(), "A".into()]));
@@ -215,7 +218,10 @@ mod tests {
 
     #[test]
     fn bad_expressions_are_refused() {
-        assert!(matches!(SiteExpr::parse("c", "  "), Err(ScopeError::Empty(_))));
+        assert!(matches!(
+            SiteExpr::parse("c", "  "),
+            Err(ScopeError::Empty(_))
+        ));
         assert!(matches!(
             SiteExpr::parse("c", "A & B | C"),
             Err(ScopeError::Mixed(_))
@@ -233,7 +239,10 @@ mod tests {
     #[test]
     fn scopes_parse_with_aliases_and_round_trip() {
         let s = ServiceScope::parse(r#"{"compute": "CloudOne", "volumev3": "A|B"}"#).unwrap();
-        assert_eq!(s.get(Service::Compute), Some(&SiteExpr::One("CloudOne".into())));
+        assert_eq!(
+            s.get(Service::Compute),
+            Some(&SiteExpr::One("CloudOne".into()))
+        );
         assert_eq!(
             s.get(Service::Volume),
             Some(&SiteExpr::First(vec!["A".into(), "B".into()]))
@@ -250,8 +259,14 @@ mod tests {
 
     #[test]
     fn bad_scopes_are_refused() {
-        assert!(matches!(ServiceScope::parse("[1]"), Err(ScopeError::NotAMap(_))));
-        assert!(matches!(ServiceScope::parse("{"), Err(ScopeError::NotAMap(_))));
+        assert!(matches!(
+            ServiceScope::parse("[1]"),
+            Err(ScopeError::NotAMap(_))
+        ));
+        assert!(matches!(
+            ServiceScope::parse("{"),
+            Err(ScopeError::NotAMap(_))
+        ));
         assert!(matches!(
             ServiceScope::parse(r#"{"dns": "A"}"#),
             Err(ScopeError::UnknownService(_))

@@ -83,7 +83,9 @@ async fn site_accepts(
     match resp.status().as_u16() {
         200 | 201 => Ok(true),
         401 | 403 | 404 => Ok(false),
-        503 => Err(unavailable("site unreachable: its Keystone answered 503".into())),
+        503 => Err(unavailable(
+            "site unreachable: its Keystone answered 503".into(),
+        )),
         s => Err(ApiError::new(
             Service::Identity,
             StatusCode::BAD_GATEWAY,

@@ -29,6 +29,8 @@ pub mod expr;
 pub mod identity;
 pub mod image;
 pub mod resolve;
+#[cfg(test)]
+mod tests;
 
 pub use expr::{ScopeError, ServiceScope, SiteExpr};
 pub use resolve::{first_answering, read_sites, unreachable, write_sites};

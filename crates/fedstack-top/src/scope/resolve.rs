@@ -152,6 +152,9 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE,
             "Site A is not available: site did not answer within 5s"
         )));
-        assert!(!unreachable(&e(StatusCode::BAD_REQUEST, "site unreachable")));
+        assert!(!unreachable(&e(
+            StatusCode::BAD_REQUEST,
+            "site unreachable"
+        )));
     }
 }
