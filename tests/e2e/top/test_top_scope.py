@@ -195,10 +195,21 @@ def test_network_of_another_site_is_refused(fed, image):
     r = fed.demo.post("compute", "/servers", server, token=tok["id"])
     assert r.status_code == 409, r.text
     msg = r.json()["conflictingRequest"]["message"]
-    assert "CloudTwo" in msg and "CloudOne" in msg and net_two in msg
+    assert f"Network {net_two} is on site CloudTwo" in msg and "created on site CloudOne" in msg
     tok = token(fed, {"compute": "CloudOne", "network": "CloudOne"})
     r = fed.demo.post("compute", "/servers", server, token=tok["id"])
     assert r.status_code == 400 and "network scope (CloudOne)" in r.json()["badRequest"]["message"], r.text
+
+
+def test_volume_of_another_site_is_refused(fed):
+    vol_two = fed.osc("CloudTwo", "volume", "create", "--size", "1", uid("vol"))["id"]
+    bdm = [{"boot_index": 0, "uuid": vol_two, "source_type": "volume", "destination_type": "volume"}]
+    server = {"server": {"name": uid("bfv"), "flavorRef": tiny(fed), "block_device_mapping_v2": bdm}}
+    tok = token(fed, {"compute": "CloudOne", "volume": "CloudTwo"})
+    r = fed.demo.post("compute", "/servers", server, token=tok["id"])
+    assert r.status_code == 409, r.text
+    msg = r.json()["conflictingRequest"]["message"]
+    assert f"Volume {vol_two} is on site CloudTwo" in msg and "created on site CloudOne" in msg
 
 
 def test_scope_header_and_token_suffix(fed, servers):

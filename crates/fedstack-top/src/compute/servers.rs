@@ -270,7 +270,7 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
                 let created = scope::first_answering(Service::Compute, &sites, |site| {
                     let (c, req, name, r, reservation) = (&c, &req, &name, &resolved, &reservation);
                     async move {
-                        scope::compute::check_networks(c, &site, &req.raw).await?;
+                        scope::compute::check_references(c, &site, &req.raw).await?;
                         site.consume(r.flavor.vcpus, r.flavor.ram, r.flavor.disk);
                         create_on_site(c, mv, &site, req, name, r, reservation, i)
                             .await

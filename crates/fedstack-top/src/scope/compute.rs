@@ -1,6 +1,6 @@
 //! Servers under a scope: the availability zone asked must be in the compute scope, the
 //! image must be in the image scope (it is then copied to the compute site when it boots,
-//! as any image), and a network named by ID must be on the compute site.
+//! as any image), and networks and volumes named by ID must be on the compute site.
 
 use super::names;
 use crate::auth::Caller;
@@ -53,38 +53,84 @@ pub async fn check_boot_image(c: &Caller, image: &ImageRow) -> Result<(), ApiErr
     ))
 }
 
-/// The networks a server names (`networks: [{"uuid": ...}]`) must be networks of the
-/// network scope's sites, on the site the server is created on: a network of another site
-/// is refused (409) naming both sites, one on no scoped site is a 400. Unscoped networks
-/// are left to the site.
-pub async fn check_networks(
+/// A kind of site resource a server names by ID.
+struct Reference {
+    service: Service,
+    /// The site client's service type and the path of one resource.
+    site_service: &'static str,
+    path: fn(&str) -> String,
+    /// `Network`, `Volume`: for messages.
+    noun: &'static str,
+    why: &'static str,
+}
+
+const NETWORK: Reference = Reference {
+    service: Service::Network,
+    site_service: "network",
+    path: |id| format!("/v2.0/networks/{id}"),
+    noun: "Network",
+    why: "a site's network does not reach another site's servers. Use a network of the \
+          compute site or a top network that spans both sites",
+};
+
+const VOLUME: Reference = Reference {
+    service: Service::Volume,
+    site_service: "block-storage",
+    path: |id| format!("/volumes/{id}"),
+    noun: "Volume",
+    why: "a volume is attached only to servers of its own site",
+};
+
+/// The resources a server names from scoped services must be on the site it is created
+/// on: networks (`networks: [{"uuid": ...}]`) of the network scope, volumes
+/// (`block_device_mapping_v2` with `source_type: volume`) of the volume scope. One of
+/// another site is refused (409) naming both sites; one on no scoped site is a 400.
+/// References of unscoped services are left to the site.
+pub async fn check_references(
     c: &Caller,
     site: &SiteHandle,
     server: &Map<String, Value>,
 ) -> Result<(), ApiError> {
-    let Some(net_sites) = c.scoped_read_sites(Service::Network)? else {
-        return Ok(());
-    };
-    let ids = server
+    let networks = server
         .get("networks")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|n| n.get("uuid").and_then(Value::as_str));
+    check(c, site, &NETWORK, networks).await?;
+    let volumes = server
+        .get("block_device_mapping_v2")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|d| d.get("source_type").and_then(Value::as_str) == Some("volume"))
+        .filter_map(|d| d.get("uuid").and_then(Value::as_str));
+    check(c, site, &VOLUME, volumes).await
+}
+
+async fn check<'a>(
+    c: &Caller,
+    site: &SiteHandle,
+    kind: &Reference,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<(), ApiError> {
+    let Some(scoped) = c.scoped_read_sites(kind.service)? else {
+        return Ok(());
+    };
+    let scope = super::expr::scope_key(kind.service);
     for id in ids {
-        match network_site(&net_sites, id).await? {
+        match owner_site(&scoped, kind, id).await? {
             Some(owner) if owner.id() == site.id() => {}
             Some(owner) => {
                 return Err(nova(
                     StatusCode::CONFLICT,
                     format!(
-                        "Network {id} is a network of site {} (network scope) but the server is \
-                         created on site {} (compute scope): a site's network does not reach \
-                         another site's servers. Use a network of {} or a top network that \
-                         spans both sites.",
+                        "{} {id} is on site {} ({scope} scope) but the server is created on \
+                         site {} (compute scope): {}.",
+                        kind.noun,
                         owner.name(),
                         site.name(),
-                        site.name()
+                        kind.why
                     ),
                 ))
             }
@@ -92,8 +138,9 @@ pub async fn check_networks(
                 return Err(nova(
                     StatusCode::BAD_REQUEST,
                     format!(
-                        "Network {id} was not found on the sites of the network scope ({}).",
-                        names(&net_sites)
+                        "{} {id} was not found on the sites of the {scope} scope ({}).",
+                        kind.noun,
+                        names(&scoped)
                     ),
                 ))
             }
@@ -102,9 +149,10 @@ pub async fn check_networks(
     Ok(())
 }
 
-/// The site among `sites` that has network `id` (asked as each site's admin).
-async fn network_site(
+/// The site among `sites` that has resource `id` (asked as each site's admin).
+async fn owner_site(
     sites: &[Arc<SiteHandle>],
+    kind: &Reference,
     id: &str,
 ) -> Result<Option<Arc<SiteHandle>>, ApiError> {
     if uuid::Uuid::parse_str(id).is_err() {
@@ -115,8 +163,8 @@ async fn network_site(
             .client
             .send(SiteRequest::new(
                 Method::GET,
-                "network",
-                format!("/v2.0/networks/{id}"),
+                kind.site_service,
+                (kind.path)(id),
                 Scope::Admin,
             ))
             .await
