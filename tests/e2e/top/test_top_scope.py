@@ -182,7 +182,7 @@ def test_identity_from_one_site_compute_from_another(fed, servers):
         cli = Scoped(fed, {"id": r.headers["X-Subject-Token"], "project_id": body["project"]["id"]})
         assert listed(cli) & set(servers.values()) == {servers["CloudTwo"]}
     finally:
-        fed.osc("CloudOne", "user", "set", "--password", top_pw, "demo", json=False)
+        fed.osc("CloudOne", "user", "set", "--password", fed.clouds["CloudOne"]["auth"]["password"], "demo", json=False)
 
 
 def test_network_of_another_site_is_refused(fed, image):
@@ -199,6 +199,15 @@ def test_network_of_another_site_is_refused(fed, image):
     tok = token(fed, {"compute": "CloudOne", "network": "CloudOne"})
     r = fed.demo.post("compute", "/servers", server, token=tok["id"])
     assert r.status_code == 400 and "network scope (CloudOne)" in r.json()["badRequest"]["message"], r.text
+    # A network of the compute site itself is good collaboration.
+    net_one = fed.osc("CloudOne", "network", "create", "--share", uid("net"))["id"]
+    fed.osc("CloudOne", "subnet", "create", "--network", net_one, "--subnet-range", "10.77.0.0/24", uid("sub"))
+    server["server"]["networks"] = [{"uuid": net_one}]
+    r = fed.demo.post("compute", "/servers", server, token=tok["id"])
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    shown = wait_for(lambda: (b := fed.demo.get("compute", f"/servers/{sid}", token=tok["id"]).json()["server"])["status"] == "ACTIVE" and b, what="ACTIVE on CloudOne's network")
+    assert shown["OS-EXT-AZ:availability_zone"] == "CloudOne"
 
 
 def test_volume_of_another_site_is_refused(fed):
