@@ -41,13 +41,22 @@ pub fn request_scope(
     headers: &HeaderMap,
     sites: &SiteRegistry,
 ) -> Result<ServiceScope, ScopeError> {
+    let scope = layered(token_scope, suffix, headers)?;
+    validate(&scope, sites)?;
+    Ok(scope)
+}
+
+/// The token's scope with the suffix's and then the header's services replacing its own.
+fn layered(
+    token_scope: &ServiceScope,
+    suffix: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<ServiceScope, ScopeError> {
     let mut scope = token_scope.clone();
     if let Some(text) = suffix {
         scope = scope.overlaid(ServiceScope::parse(text)?);
     }
-    scope = scope.overlaid(header_scope(headers)?);
-    validate(&scope, sites)?;
-    Ok(scope)
+    Ok(scope.overlaid(header_scope(headers)?))
 }
 
 /// The scope a token request binds: `"OS-FEDSTACK:scope"` in `auth.scope` (taken out, so
@@ -93,17 +102,15 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(HEADER, r#"{"image": "C"}"#.parse().unwrap());
         let empty = SiteRegistry::new(Duration::from_secs(1));
-        // Unknown sites are refused...
-        assert_eq!(
-            request_scope(&token, Some(r#"{"compute": "B"}"#), &headers, &empty),
-            Err(ScopeError::UnknownSite("B".into()))
-        );
-        // ...and the layers apply in order (checked without a registry).
-        let merged = token
-            .overlaid(ServiceScope::parse(r#"{"compute": "B"}"#).unwrap())
-            .overlaid(header_scope(&headers).unwrap());
+        let merged = layered(&token, Some(r#"{"compute": "B"}"#), &headers).unwrap();
         assert_eq!(merged.get(Service::Compute).unwrap().to_string(), "B");
         assert_eq!(merged.get(Service::Image).unwrap().to_string(), "C");
+        assert_eq!(
+            request_scope(&token, None, &headers, &empty),
+            Err(ScopeError::UnknownSite("A".into())),
+            "every site named must be registered"
+        );
+        assert!(layered(&token, Some("{"), &headers).is_err());
         headers.insert(HEADER, "nope".parse().unwrap());
         assert!(header_scope(&headers).is_err());
         assert!(
