@@ -16,6 +16,7 @@ pub mod index;
 pub mod placement;
 pub mod quota;
 pub mod register;
+pub mod scope;
 pub mod secrets;
 pub mod sites;
 pub mod tenancy;

@@ -99,6 +99,7 @@ impl TestTop {
             issued_ms: now_ms(),
             expires_ms: now_ms() + 3_600_000,
             app_cred: None,
+            scope: Default::default(),
         })
     }
 

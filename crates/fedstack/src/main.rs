@@ -6,6 +6,7 @@ mod output;
 mod serve_cmd;
 mod sim_cmd;
 mod site_cmd;
+mod token_cmd;
 mod up_cmd;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,8 @@ enum Command {
     Site(site_cmd::SiteArgs),
     /// Measure the sim and the top against in-run references (see README: Benchmarks).
     Bench(bench_cmd::BenchArgs),
+    /// Issue top tokens, bound to a site scope (see README: Scoped collaboration).
+    Token(token_cmd::TokenArgs),
 }
 
 fn init_tracing() {
@@ -56,5 +59,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve_cmd::run(args).await,
         Command::Site(args) => site_cmd::run(args).await,
         Command::Bench(args) => bench_cmd::run(args).await,
+        Command::Token(args) => token_cmd::run(args).await,
     }
 }

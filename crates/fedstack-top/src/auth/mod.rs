@@ -2,6 +2,8 @@
 
 pub mod tokens;
 
+use crate::scope::resolve::bad_scope;
+use crate::scope::{carry, ServiceScope, SiteExpr};
 use crate::Top;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -36,6 +38,8 @@ pub struct Caller {
     pub claims: Claims,
     pub token: String,
     pub service: Service,
+    /// The request's scope: the token's, overridden by a `!SCOPE!` suffix and `X-Scope`.
+    pub scope: ServiceScope,
 }
 
 impl Caller {
@@ -48,6 +52,10 @@ impl Caller {
     }
     pub fn user_id(&self) -> &str {
         &self.claims.user_id
+    }
+    /// The sites the request's scope pins `service` to (`None`: the federated default).
+    pub fn scope_for(&self, service: Service) -> Option<&SiteExpr> {
+        self.scope.get(service)
     }
     /// An error in this request's service envelope.
     pub fn err(&self, status: axum::http::StatusCode, msg: impl Into<String>) -> ApiError {
@@ -65,20 +73,24 @@ impl FromRequestParts<Arc<Top>> for Caller {
             _ => top.service_root(Service::Identity),
         };
         let unauthorized = || ApiError::unauthorized(service).with_auth_uri(realm.clone());
-        let token = parts
+        let raw = parts
             .headers
             .get("x-auth-token")
             .and_then(|v| v.to_str().ok())
             .ok_or_else(unauthorized)?;
+        let (token, suffix) = carry::split_token(raw);
         let claims = top.tokens.verify(token).ok_or_else(unauthorized)?;
         if service != Service::Identity && claims.project.is_none() {
             return Err(unauthorized());
         }
+        let scope = carry::request_scope(&claims.scope, suffix, &parts.headers, &top.sites)
+            .map_err(|e| bad_scope(service, e))?;
         Ok(Caller {
             top: top.clone(),
             claims,
             token: token.to_string(),
             service,
+            scope,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! HMAC-SHA256 under rotating keys (kept in the store, cached in memory), plus a revocation
 //! cache refreshed from the store.
 
+use crate::scope::ServiceScope;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use fedstack_store::identity::Revocation;
@@ -42,6 +43,9 @@ pub struct Claims {
     /// The application credential the token was issued for.
     #[serde(rename = "ac", default, skip_serializing_if = "Option::is_none")]
     pub app_cred: Option<String>,
+    /// The sites each service of the holder's requests goes to (empty: the federation).
+    #[serde(rename = "sc", default, skip_serializing_if = "ServiceScope::is_empty")]
+    pub scope: ServiceScope,
 }
 
 impl Claims {
@@ -237,6 +241,7 @@ mod tests {
             issued_ms: now_ms() - 1,
             expires_ms: now_ms() + 60_000,
             app_cred: None,
+            scope: ServiceScope::default(),
         }
     }
 

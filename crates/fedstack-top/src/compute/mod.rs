@@ -84,8 +84,9 @@ pub fn with_mv(req: SiteRequest, mv: Microversion) -> SiteRequest {
     req.header("openstack-api-version", &format!("compute {mv}"))
 }
 
-/// The route of a server the caller may act on: its own project's, or any for an admin.
-/// Another project's server is "not found", as Nova says.
+/// The route of a server the caller may act on: its own project's, or any for an admin,
+/// on a site of the caller's compute scope. Another project's server (or one outside the
+/// scope) is "not found", as Nova says.
 pub async fn owned_route(c: &Caller, id: &str) -> Result<Route, ApiError> {
     let route = c
         .top
@@ -95,7 +96,9 @@ pub async fn owned_route(c: &Caller, id: &str) -> Result<Route, ApiError> {
         .map_err(store_err)?;
     match route {
         Some(r)
-            if r.state != state::DELETING && (c.is_admin() || r.project_id == c.project_id()) =>
+            if r.state != state::DELETING
+                && (c.is_admin() || r.project_id == c.project_id())
+                && c.scope_covers(Service::Compute, r.site_id.as_deref())? =>
         {
             Ok(r)
         }

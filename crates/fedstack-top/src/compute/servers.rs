@@ -9,6 +9,7 @@ use super::{
 };
 use crate::auth::Caller;
 use crate::placement::{self, Demand, NoValidHost};
+use crate::scope::{self, SiteExpr};
 use crate::sites::SiteHandle;
 use crate::tenancy::{self, site_error};
 use crate::{image, quota, Top};
@@ -207,6 +208,10 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         Some(id) => Some(image::image_for_boot(&top, c.project_id(), id).await?),
         None => None,
     };
+    if let Some(img) = &image {
+        scope::compute::check_boot_image(&c, img).await?;
+    }
+    let scoped = c.scoped_write_sites(Service::Compute)?;
     let group = match &req.group_id {
         Some(g) => Some(groups::owned(&c, g).await?),
         None => None,
@@ -224,6 +229,7 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
                         "The requested availability zone is not available",
                     )
                 })?;
+            scope::compute::check_zone(&c, &site)?;
             if !site.is_up() {
                 return Err(super::site_down(&site));
             }
@@ -248,29 +254,51 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         } else {
             req.name.clone()
         };
-        let site = match &fixed_site {
-            Some(s) => Ok(s.clone()),
-            None => choose_site(&top, &resolved, &req.labels, &taken).await,
+        let sites = match (&fixed_site, &scoped) {
+            (Some(s), _) => Ok(vec![s.clone()]),
+            (None, Some(sites))
+                if !matches!(c.scope_for(Service::Compute), Some(SiteExpr::All(_))) =>
+            {
+                Ok(sites.clone())
+            }
+            (None, candidates) => {
+                let candidates = candidates.clone().unwrap_or_else(|| top.sites.all());
+                choose_site(&top, &resolved, &req.labels, &taken, &candidates)
+                    .await
+                    .map(|s| vec![s])
+            }
         };
-        let made = match site {
-            Ok(site) => {
+        let made = match sites {
+            Ok(sites) => scope::first_answering(Service::Compute, &sites, |site| {
+                let (c, req, name, r, reservation, top_id) =
+                    (&c, &req, &name, &resolved, &reservation, &top_id);
+                async move {
+                    scope::compute::check_references(c, &site, &req.raw).await?;
+                    site.consume(r.flavor.vcpus, r.flavor.ram, r.flavor.disk);
+                    let target = Target {
+                        site: &site,
+                        top_id,
+                        name,
+                    };
+                    create_on_site(c, mv, target, req, r, reservation, i)
+                        .await
+                        .map(|v| (site, v))
+                }
+            })
+            .await
+            .map(|(site, v)| {
                 taken.push(site.id().to_string());
-                site.consume(
-                    resolved.flavor.vcpus,
-                    resolved.flavor.ram,
-                    resolved.flavor.disk,
-                );
-                let target = Target {
-                    site: &site,
-                    top_id,
-                    name: &name,
-                };
-                create_on_site(&c, mv, target, &req, &resolved, &reservation, i, claim).await
-            }
-            Err(NoValidHost(why)) => {
-                create_unplaced(&c, top_id, &name, &resolved, &why, claim).await
-            }
+                v
+            }),
+            Err(NoValidHost(why)) => create_unplaced(&c, &top_id, &name, &resolved, &why).await,
         };
+        // The claim ends with the create: the server is in the index, or nothing was made. An
+        // unknown outcome (a site that did not answer) keeps it until it expires, by when the
+        // index has adopted the server or it is known not to exist.
+        match &made {
+            Err(e) if outcome_unknown(e) => drop(claim),
+            _ => claim.finish(&top).await,
+        }
         let answer = match made {
             Ok(v) => v,
             Err(e) => {
@@ -330,16 +358,22 @@ async fn reserve_quota(
 /// Where one server of a request goes, and the top ID it gets.
 struct Target<'a> {
     site: &'a Arc<SiteHandle>,
-    top_id: String,
+    top_id: &'a str,
     name: &'a str,
 }
 
-/// Placement for one server of a request.
+/// True when a create's outcome on its site is unknown (the site did not answer in time).
+fn outcome_unknown(e: &fedstack_api_types::ApiError) -> bool {
+    e.status == StatusCode::SERVICE_UNAVAILABLE && e.message.contains("did not answer")
+}
+
+/// Placement for one server of a request, among `candidates`.
 async fn choose_site(
     top: &Top,
     r: &Resolved,
     labels: &BTreeMap<String, String>,
     taken: &[String],
+    candidates: &[Arc<SiteHandle>],
 ) -> Result<Arc<SiteHandle>, NoValidHost> {
     let image_sites = match &r.image {
         Some(i) if i.policy == "register" => Some(
@@ -371,7 +405,7 @@ async fn choose_site(
         labels,
         taken: if r.group.is_some() { taken } else { &[] },
     };
-    placement::choose(&top.sites.all(), &demand, top.config.weigher)
+    placement::choose(candidates, &demand, top.config.weigher)
 }
 
 /// The body sent to the site: the client's, with top IDs replaced by the site's.
@@ -417,13 +451,12 @@ async fn create_on_site(
     r: &Resolved,
     reservation: &str,
     index: i64,
-    claim: quota::Reservation,
 ) -> Result<Value, fedstack_api_types::ApiError> {
     let top = &c.top;
     let Target { site, top_id, name } = target;
     let route = Route {
         kind: kind::SERVER.into(),
-        top_id: top_id.clone(),
+        top_id: top_id.to_string(),
         site_id: Some(site.id().to_string()),
         site_resource_id: None,
         project_id: c.project_id().to_string(),
@@ -443,7 +476,7 @@ async fn create_on_site(
             Some(k) => Some(keypairs::ensure_on_site(c, site, &site_project, k).await?),
             None => None,
         };
-        let mut body = site_body(req, name, &top_id, &site_flavor, site_key);
+        let mut body = site_body(req, name, top_id, &site_flavor, site_key);
         if let (Some(img), Some(site_img)) = (&r.image, &site_image) {
             body["server"]["imageRef"] = json!(site_img);
             if let Some(bdms) = body["server"]
@@ -500,12 +533,8 @@ async fn create_on_site(
             // Nothing was made on the site (a failed or refused create): forget the route. A
             // timeout leaves the outcome unknown: the route stays `creating` and the index
             // sync adopts the server if it appears.
-            // The quota claim goes with the route; an unknown outcome keeps it until it
-            // expires, by when the server is in the index or known not to exist.
-            if e.status != StatusCode::SERVICE_UNAVAILABLE || !e.message.contains("did not answer")
-            {
-                let _ = top.store.delete_route(kind::SERVER, &top_id).await;
-                claim.finish(top).await;
+            if !outcome_unknown(&e) {
+                let _ = top.store.delete_route(kind::SERVER, top_id).await;
             }
             return Err(e);
         }
@@ -513,7 +542,7 @@ async fn create_on_site(
     top.store
         .set_route(
             kind::SERVER,
-            &top_id,
+            top_id,
             Some(site.id()),
             Some(&site_id),
             state::ACTIVE,
@@ -532,7 +561,6 @@ async fn create_on_site(
     {
         index_placeholder(top, c, &route, name, r, "BUILD", None).await?;
     }
-    claim.finish(top).await;
     tracing::info!(server = %top_id, site = %site.name(), reservation, index, "server created");
     let mut s = answer["server"].clone();
     s["id"] = json!(top_id);
@@ -543,16 +571,15 @@ async fn create_on_site(
 /// A server no site could take: ERROR with Nova's no-valid-host fault, kept at the top.
 async fn create_unplaced(
     c: &Caller,
-    top_id: String,
+    top_id: &str,
     name: &str,
     r: &Resolved,
     why: &str,
-    claim: quota::Reservation,
 ) -> Result<Value, fedstack_api_types::ApiError> {
     let top = &c.top;
     let route = Route {
         kind: kind::SERVER.into(),
-        top_id: top_id.clone(),
+        top_id: top_id.to_string(),
         site_id: None,
         site_resource_id: None,
         project_id: c.project_id().to_string(),
@@ -562,7 +589,6 @@ async fn create_unplaced(
     top.store.insert_route(&route).await.map_err(store_err)?;
     let fault = json!({"code": 500, "created": time::iso_z(chrono::Utc::now()), "message": "No valid host was found. There are not enough hosts available.", "details": format!("fedstack placement: {why}")});
     index_placeholder(top, c, &route, name, r, "ERROR", Some(fault)).await?;
-    claim.finish(top).await;
     tracing::info!(server = %top_id, why, "no site could take the server");
     Ok(
         json!({"id": top_id, "links": links(top, &format!("servers/{top_id}")), "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}]}),
@@ -850,6 +876,8 @@ struct ListParams {
     not_tags_any: Vec<String>,
     /// The raw pairs, to rebuild the next link.
     pairs: Vec<(String, String)>,
+    /// The sites of the caller's compute scope (IDs), when scoped.
+    sites: Option<Vec<String>>,
 }
 
 fn bad_query(name: &str, value: &str, why: &str) -> fedstack_api_types::ApiError {
@@ -887,6 +915,9 @@ async fn list_params(
         not_tags: vec![],
         not_tags_any: vec![],
         pairs: pairs.clone(),
+        sites: c
+            .scoped_read_sites(Service::Compute)?
+            .map(|sites| sites.iter().map(|s| s.id().to_string()).collect()),
     };
     let mut all_tenants = false;
     let mut project_filter: Option<String> = None;
@@ -1016,6 +1047,11 @@ fn encode(s: &str) -> String {
 
 /// True when a row passes the filters the index cannot answer (regex, tags, addresses).
 fn passes(p: &ListParams, row: &ServerRow) -> bool {
+    if let Some(sites) = &p.sites {
+        if !row.site_id.as_ref().is_some_and(|s| sites.contains(s)) {
+            return false;
+        }
+    }
     if p.name.as_ref().is_some_and(|re| !re.is_match(&row.name)) {
         return false;
     }
@@ -1053,6 +1089,7 @@ async fn page(top: &Top, p: &ListParams) -> Result<Vec<ServerRow>, fedstack_api_
     let want = p.query.limit as usize;
     let post_filtered = p.name.is_some()
         || p.ip.is_some()
+        || p.sites.is_some()
         || !(p.tags.is_empty()
             && p.tags_any.is_empty()
             && p.not_tags.is_empty()

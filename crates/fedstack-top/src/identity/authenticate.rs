@@ -5,9 +5,11 @@
 use super::roles::effective_roles;
 use super::{check_secret, expecting, forbidden_action, internal, unauthorized};
 use crate::auth::Claims;
+use crate::scope::resolve::{bad_scope, validate};
+use crate::scope::{self, ServiceScope, SiteExpr};
 use crate::Top;
 use fedstack_api_types::keystone::{self as ks, AppCredAuth, AuthRequest, ProjectRef, UserRef};
-use fedstack_api_types::ApiError;
+use fedstack_api_types::{ApiError, Service};
 use fedstack_store::identity::{AppCredential, Project, User};
 use fedstack_store::now_ms;
 use serde_json::Value;
@@ -20,11 +22,18 @@ struct Proof {
     expires_ms: i64,
     /// The application credential the identity acts through.
     app_cred: Option<AppCredential>,
+    /// The sites the token pins services to.
+    scope: ServiceScope,
 }
 
-/// The claims of the token an auth request earns.
-pub async fn claims(top: &Top, auth: &AuthRequest) -> Result<Claims, ApiError> {
-    let proof = prove(top, auth).await?;
+/// The claims of the token an auth request earns; `asked` is the scope the request binds
+/// (on top of an exchanged token's).
+pub async fn claims(
+    top: &Top,
+    auth: &AuthRequest,
+    asked: ServiceScope,
+) -> Result<Claims, ApiError> {
+    let proof = prove(top, auth, asked).await?;
     let project = scope(top, auth, &proof).await?;
     let roles = match &project {
         Some(p) => roles(top, &proof, p).await?,
@@ -40,24 +49,29 @@ pub async fn claims(top: &Top, auth: &AuthRequest) -> Result<Claims, ApiError> {
         issued_ms: now_ms(),
         expires_ms: proof.expires_ms,
         app_cred: proof.app_cred.map(|c| c.id),
+        scope: proof.scope,
     })
 }
 
-async fn prove(top: &Top, auth: &AuthRequest) -> Result<Proof, ApiError> {
-    if let Some((user, password)) = &auth.password {
-        return by_password(top, user, password).await;
-    }
-    if auth.methods.iter().any(|m| m == "token") {
+async fn prove(top: &Top, auth: &AuthRequest, asked: ServiceScope) -> Result<Proof, ApiError> {
+    let mut proof = if let Some((user, password)) = &auth.password {
+        match asked.get(Service::Identity) {
+            Some(sites) => by_site_password(top, sites, user, password).await?,
+            None => by_password(top, user, password).await?,
+        }
+    } else if auth.methods.iter().any(|m| m == "token") {
         let token = auth
             .token
             .as_deref()
             .ok_or_else(|| expecting("id", "token"))?;
-        return by_token(top, token).await;
-    }
-    if let Some(ac) = &auth.application_credential {
-        return by_app_cred(top, ac).await;
-    }
-    Err(unauthorized(top))
+        by_token(top, token).await?
+    } else if let Some(ac) = &auth.application_credential {
+        by_app_cred(top, ac).await?
+    } else {
+        return Err(unauthorized(top));
+    };
+    proof.scope = std::mem::take(&mut proof.scope).overlaid(asked);
+    Ok(proof)
 }
 
 /// A user named by ID or by name (in the default domain), if it exists and is enabled.
@@ -76,19 +90,48 @@ async fn by_password(top: &Top, user: &UserRef, password: &str) -> Result<Proof,
     if !check_secret(password, &user.password_hash).await? {
         return Err(unauthorized(top));
     }
-    Ok(Proof {
+    Ok(password_proof(top, user))
+}
+
+/// Identity scoped to sites: the password is checked by their Keystone; the identity is the
+/// top user of the same name.
+async fn by_site_password(
+    top: &Top,
+    sites: &SiteExpr,
+    user: &UserRef,
+    password: &str,
+) -> Result<Proof, ApiError> {
+    let user = enabled_user(top, user).await?;
+    if !scope::identity::password_accepted(top, sites, &user.name, password).await? {
+        return Err(unauthorized(top));
+    }
+    Ok(password_proof(top, user))
+}
+
+fn password_proof(top: &Top, user: User) -> Proof {
+    Proof {
         user,
         methods: vec!["password".into()],
         audit_ids: vec![ks::audit_id()],
         expires_ms: now_ms() + top.tokens.lifetime_ms(),
         app_cred: None,
-    })
+        scope: ServiceScope::default(),
+    }
 }
 
 /// Rescoping: the new token keeps the methods, the expiry and the root of the audit chain
-/// of the old one, and its application credential.
+/// of the old one, its application credential and its site scope (with the services of an
+/// OpenStackoïd `!SCOPE!` suffix replacing the old token's).
 async fn by_token(top: &Top, token: &str) -> Result<Proof, ApiError> {
+    let (token, suffix) = scope::carry::split_token(token);
     let old = top.tokens.verify(token).ok_or_else(|| unauthorized(top))?;
+    let mut site_scope = old.scope.clone();
+    if let Some(text) = suffix {
+        let extra = ServiceScope::parse(text)
+            .and_then(|s| validate(&s, &top.sites).map(|()| s))
+            .map_err(|e| bad_scope(Service::Identity, e))?;
+        site_scope = site_scope.overlaid(extra);
+    }
     let user = enabled_user(top, &UserRef::Id(old.user_id.clone())).await?;
     let app_cred = match &old.app_cred {
         Some(id) => Some(
@@ -112,6 +155,7 @@ async fn by_token(top: &Top, token: &str) -> Result<Proof, ApiError> {
         audit_ids,
         expires_ms: old.expires_ms,
         app_cred,
+        scope: site_scope,
     })
 }
 
@@ -155,6 +199,7 @@ async fn by_app_cred(top: &Top, ac: &AppCredAuth) -> Result<Proof, ApiError> {
             .expires_at
             .map_or(lifetime_end, |e| e.min(lifetime_end)),
         app_cred: Some(cred),
+        scope: ServiceScope::default(),
     })
 }
 

@@ -3,6 +3,8 @@
 use super::roles::role_ids;
 use super::{authenticate, catalog, err, internal, links, users, views, Res};
 use crate::auth::{Caller, Claims};
+use crate::scope::carry;
+use crate::scope::resolve::bad_scope;
 use crate::Top;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -11,7 +13,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use fedstack_api_types::http::OsJson;
 use fedstack_api_types::keystone::{self as ks, AuthRequest};
-use fedstack_api_types::ApiError;
+use fedstack_api_types::{ApiError, Service};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -60,14 +62,18 @@ fn with_subject(mut r: Response, token: &str) -> Response {
     r
 }
 
-/// `POST /v3/auth/tokens`: 201 with the token in `X-Subject-Token`.
+/// `POST /v3/auth/tokens`: 201 with the token in `X-Subject-Token`; a site scope asked
+/// (`"OS-FEDSTACK:scope"` in `auth.scope`, or `X-Scope`) is bound to the token.
 pub async fn issue(
     State(top): State<Arc<Top>>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
     OsJson(body): OsJson,
 ) -> Res {
-    let auth = AuthRequest::parse(&body, &top.auth_url())?;
-    let claims = authenticate::claims(&top, &auth).await?;
+    let mut auth = AuthRequest::parse(&body, &top.auth_url())?;
+    let asked = carry::asked_at_issue(&mut auth, &headers, &top.sites)
+        .map_err(|e| bad_scope(Service::Identity, e))?;
+    let claims = authenticate::claims(&top, &auth, asked).await?;
     let token = top.tokens.issue(&claims);
     let body = token_body(&top, &claims, !AuthRequest::no_catalog(q.as_deref())).await?;
     Ok(with_subject(

@@ -55,7 +55,8 @@ impl Glance {
         }
     }
 
-    /// The image `id` if visible to the caller, else Glance's 404.
+    /// The image `id` if visible to the caller (and on its image scope's sites), else
+    /// Glance's 404.
     pub async fn image(&self, id: &str) -> Result<TopImage, ApiError> {
         let row = self
             .top()
@@ -63,9 +64,14 @@ impl Glance {
             .image(id)
             .await
             .map_err(glance_store_error)?;
-        row.map(|r| TopImage::from_row(&r))
+        let image = row
+            .map(|r| TopImage::from_row(&r))
             .filter(|i| i.visible_to(self.0.project_id(), self.0.is_admin()))
-            .ok_or_else(|| no_image(id))
+            .ok_or_else(|| no_image(id))?;
+        if !crate::scope::image::visible(&self.0, id).await? {
+            return Err(no_image(id));
+        }
+        Ok(image)
     }
 
     /// The image `id` for a change guarded by `action` (`modify_image`, `delete_image`,

@@ -60,10 +60,12 @@ pub async fn schema_images(_: Glance) -> Response {
     json(StatusCode::OK, schema::IMAGES.clone())
 }
 
-/// `POST /v2/images`: a queued image in the index; `fedstack_replication` picks its policy.
+/// `POST /v2/images`: a queued image in the index; `fedstack_replication` picks its policy; an
+/// image scope names the sites it is copied to once uploaded.
 pub async fn create(g: Glance, body: Body) -> Res {
     let c = creation(json_body(body).await?, &g.actor())?;
     let policy = Policy::of(&c.attrs)?;
+    let targets = crate::scope::image::create_targets(&g.0)?;
     let now = Utc::now();
     let image = TopImage {
         record: ImageRecord {
@@ -84,6 +86,7 @@ pub async fn create(g: Glance, body: Body) -> Res {
         Err(StoreError::Conflict(_)) => return Err(duplicate_id(id)),
         other => other.map_err(glance_store_error)?,
     }
+    crate::scope::image::on_create(g.top(), id, &targets).await?;
     let location = format!("{}/v2/images/{id}", g.top().service_root(Service::Image));
     Ok(discovery::created(image.record.to_json(), &location))
 }

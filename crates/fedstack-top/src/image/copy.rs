@@ -29,6 +29,8 @@ pub const COPYING: &str = "copying";
 pub const ACTIVE: &str = "active";
 /// The last attempt failed; retried with backoff.
 pub const FAILED: &str = "failed";
+/// Asked for at create (an image scoped to the site), started when the data is uploaded.
+pub const AWAITING_DATA: &str = "awaiting-data";
 
 /// How long a site may take to show an uploaded copy active.
 const VERIFY_WAIT: Duration = Duration::from_secs(60);
@@ -86,13 +88,62 @@ pub async fn schedule_eager(top: &Arc<Top>, image_id: &str) -> Result<(), StoreE
                 })
                 .await?;
         }
-        if site.is_up() {
-            let (top, id) = (top.clone(), image_id.to_string());
-            tokio::spawn(async move {
-                if let Err(e) = copy_now(&top, &id, &site).await {
-                    tracing::warn!(image = %id, site = %site.name(), error = %e, "eager copy failed; the worker retries it");
-                }
-            });
+        start(top, image_id, site);
+    }
+    Ok(())
+}
+
+/// Starts the copy of an image to a site now when the site is up (else the worker runs it
+/// when it is).
+fn start(top: &Arc<Top>, image_id: &str, site: Arc<SiteHandle>) {
+    if !site.is_up() {
+        return;
+    }
+    let (top, id) = (top.clone(), image_id.to_string());
+    tokio::spawn(async move {
+        if let Err(e) = copy_now(&top, &id, &site).await {
+            tracing::warn!(image = %id, site = %site.name(), error = %e, "image copy failed; the worker retries it");
+        }
+    });
+}
+
+/// Records that a queued image goes to `sites` once its data is uploaded (an image created
+/// under an image scope).
+pub async fn await_data(
+    top: &Top,
+    image_id: &str,
+    sites: &[Arc<SiteHandle>],
+) -> Result<(), StoreError> {
+    for site in sites {
+        top.store
+            .set_image_copy(&ImageCopy {
+                image_id: image_id.into(),
+                site_id: site.id().into(),
+                site_image_id: image_id.into(),
+                state: AWAITING_DATA.into(),
+                error: None,
+                attempts: 0,
+                updated_at: 0,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Starts the copies of an image that were waiting for its data (see [`await_data`]).
+pub async fn release_awaiting(top: &Arc<Top>, image_id: &str) -> Result<(), StoreError> {
+    for c in top.store.image_copies(image_id).await? {
+        if c.state != AWAITING_DATA {
+            continue;
+        }
+        top.store
+            .set_image_copy(&ImageCopy {
+                state: PENDING.into(),
+                ..c.clone()
+            })
+            .await?;
+        if let Some(site) = top.sites.get(&c.site_id) {
+            start(top, image_id, site);
         }
     }
     Ok(())

@@ -121,6 +121,9 @@ async fn finish(
             .await
             .map_err(glance_store_error)?;
     }
+    copy::release_awaiting(top, &id)
+        .await
+        .map_err(glance_store_error)?;
     Ok(no_content())
 }
 

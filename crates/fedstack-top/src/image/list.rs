@@ -1,4 +1,5 @@
-//! `GET /v2/images`, answered from the index with Glance's filters, sorting and paging.
+//! `GET /v2/images`, answered from the index with Glance's filters, sorting and paging (only
+//! the images on the sites of the caller's image scope, when scoped).
 
 use super::access::{glance_store_error, Glance};
 use super::record::TopImage;
@@ -24,8 +25,10 @@ pub async fn list(
         .visible_images(scope, None, i64::MAX)
         .await
         .map_err(glance_store_error)?;
+    let in_scope = crate::scope::image::visible_ids(&g.0).await?;
     let found: Vec<ImageRecord> = rows
         .iter()
+        .filter(|r| in_scope.as_ref().is_none_or(|ids| ids.contains(&r.id)))
         .map(|r| TopImage::from_row(r).record)
         .filter(|r| q.includes(r, project, admin, None))
         .collect();

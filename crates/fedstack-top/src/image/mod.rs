@@ -25,6 +25,7 @@ mod tests;
 mod worker;
 
 pub use boot::{ensure_on_site, image_for_boot};
+pub use copy::{await_data, FAILED as COPY_FAILED};
 pub use register::register_site_image;
 
 use crate::Top;
