@@ -11,6 +11,7 @@ pub mod keypairs;
 pub mod routes;
 pub mod servers;
 pub mod sites;
+pub mod volumes;
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::AnyPool;

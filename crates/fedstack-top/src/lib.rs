@@ -19,6 +19,7 @@ pub mod secrets;
 pub mod sites;
 pub mod tenancy;
 pub mod testing;
+pub mod volume;
 
 use auth::TokenService;
 use config::TopConfig;
@@ -82,6 +83,7 @@ impl Top {
         tokio::spawn(sites::health::run(self.clone()));
         tokio::spawn(index::run(self.clone()));
         image::spawn_loops(self);
+        volume::spawn_loops(self);
     }
 
     /// The root of one service at the top, e.g. `http://127.0.0.1:8080/compute`.
