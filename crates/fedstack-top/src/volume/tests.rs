@@ -299,14 +299,17 @@ async fn attachments_translate_ids_and_refuse_another_site() {
     let there = b
         .create_volume(&demo, json!({"size": 1, "availability_zone": "CloudTwo"}))
         .await;
-    let server = json!({"server": {"name": "vm", "flavorRef": "1", "networks": "auto", "availability_zone": "CloudOne",
+    // No zone asked: the server goes to its root volume's site.
+    let server = json!({"server": {"name": "vm", "flavorRef": "1", "networks": "auto",
         "block_device_mapping_v2": [{"boot_index": 0, "uuid": here["id"], "source_type": "volume", "destination_type": "volume"}]}});
     let a =
-        b.t.call(
+        b.t.call_raw(
             Method::POST,
             "/compute/v2.1/servers",
             Some(&demo),
-            Some(server),
+            &[("openstack-api-version", "compute 2.52")],
+            serde_json::to_vec(&server).unwrap(),
+            "application/json",
         )
         .await;
     assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
@@ -342,4 +345,31 @@ async fn attachments_translate_ids_and_refuse_another_site() {
         "{}",
         a.body
     );
+    let a =
+        b.t.call(
+            Method::GET,
+            &format!("/compute/v2.1/servers/{sid}"),
+            Some(&demo),
+            None,
+        )
+        .await;
+    assert_eq!(a.body["server"]["OS-EXT-AZ:availability_zone"], "CloudOne");
+    assert_eq!(
+        a.body["server"]["os-extended-volumes:volumes_attached"][0]["id"],
+        here["id"]
+    );
+    // A volume of another project is not found, whatever its site.
+    let other = b.t.token("admin", "admin").await;
+    let mine = b
+        .create_volume(&other, json!({"size": 1, "availability_zone": "CloudOne"}))
+        .await;
+    let a =
+        b.t.call(
+            Method::POST,
+            &format!("/compute/v2.1/servers/{sid}/os-volume_attachments"),
+            Some(&demo),
+            Some(json!({"volumeAttachment": {"volumeId": mine["id"]}})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
 }
