@@ -190,6 +190,19 @@ impl Store {
             .collect()
     }
 
+    /// `(top ID, site resource ID)` of the routes of `kind` on a site that point at a site
+    /// record (active or deleting), for finding the records a site no longer has.
+    pub async fn routed_on_site(&self, kind: &str, site_id: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT top_id, site_resource_id FROM routes WHERE site_id = $1 AND kind = $2 AND site_resource_id IS NOT NULL AND state IN ('active', 'deleting')")
+            .bind(site_id)
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("top_id")?, r.try_get("site_resource_id")?)))
+            .collect()
+    }
+
     /// Creates a volume type; a taken name is a conflict.
     pub async fn create_volume_type(&self, t: &VolumeType) -> Result<()> {
         sqlx::query("INSERT INTO volume_types (id, name, description, is_public, extra_specs, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -372,6 +385,28 @@ mod tests {
         assert_eq!(
             s.volumes_per_site().await.unwrap(),
             vec![("s1".to_string(), 7)]
+        );
+        let route = crate::routes::Route {
+            kind: kind::VOLUME.into(),
+            top_id: "v0".into(),
+            site_id: Some("s1".into()),
+            site_resource_id: Some("site-v0".into()),
+            project_id: "A".into(),
+            state: crate::routes::state::ACTIVE.into(),
+            created_at: 0,
+        };
+        s.insert_route(&route).await.unwrap();
+        s.insert_route(&crate::routes::Route {
+            top_id: "v1".into(),
+            site_resource_id: None,
+            state: crate::routes::state::CREATING.into(),
+            ..route
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            s.routed_on_site(kind::VOLUME, "s1").await.unwrap(),
+            vec![("v0".to_string(), "site-v0".to_string())]
         );
     }
 

@@ -27,7 +27,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use fedstack_api_types::http::{volume_microversion, VOLUME_VERSIONS};
 use fedstack_api_types::{ApiError, Microversion, Service};
-use fedstack_site_client::SiteRequest;
+use fedstack_site_client::{SiteRequest, SiteResponse};
 use fedstack_store::routes::{state, Route};
 use fedstack_store::StoreError;
 use serde_json::{json, Value};
@@ -53,6 +53,7 @@ pub fn router() -> Router<Arc<Top>> {
         .route("/v3/", get(version_v3))
         .nest("/v3/{project_id}", api.clone())
         .nest("/v3", api)
+        .fallback(unknown_route)
         .layer(axum::middleware::from_fn(volume_microversion));
     Router::new()
         .route("/", get(versions))
@@ -228,6 +229,20 @@ pub fn site_answer_error(site: &SiteHandle, status: StatusCode, body: &Value) ->
             format!("Site {} answered {status}.", site.name()),
         ),
     }
+}
+
+/// A site's error about a routed record, with the record's site ID replaced by its top ID.
+pub fn site_record_error(site: &SiteHandle, route: &Route, resp: &SiteResponse) -> ApiError {
+    let mut e = site_answer_error(site, resp.status, &resp.json());
+    if let Some(site_id) = route.site_resource_id.as_deref() {
+        e.message = e.message.replace(site_id, &route.top_id);
+    }
+    e
+}
+
+/// Cinder's 404 for a path it has no route for.
+async fn unknown_route() -> ApiError {
+    err(StatusCode::NOT_FOUND, "The resource could not be found.")
 }
 
 /// The v3 version document of the top.

@@ -3,8 +3,8 @@
 
 use super::translate::{self, Known};
 use super::{
-    bad, err, links, owned_route, render, site_answer_error, site_for_write, store_err, with_mv,
-    Req, Res, INDEX_MV, TOP_ID_KEY,
+    bad, err, links, owned_route, render, site_answer_error, site_for_write, site_record_error,
+    store_err, with_mv, Req, Res, INDEX_MV, TOP_ID_KEY,
 };
 use crate::sites::SiteHandle;
 use crate::tenancy::{self, site_error};
@@ -374,7 +374,7 @@ pub async fn update(k: &Kind, r: &Req, mv: Microversion, body: Value) -> Res {
     .json(&body);
     let resp = send(&site, req, mv).await?;
     if !resp.is_success() {
-        return Err(site_answer_error(&site, resp.status, &resp.json()));
+        return Err(site_record_error(&site, &route, &resp));
     }
     let user = user_of(top, k, &route.top_id).await?;
     let _ = refresh(top, k, &route, &user).await;
@@ -407,7 +407,7 @@ pub async fn delete(k: &Kind, r: &Req, mv: Microversion, query: Option<&str>) ->
     )
     .await?;
     if !(resp.is_success() || resp.status == StatusCode::NOT_FOUND) {
-        return Err(site_answer_error(&site, resp.status, &resp.json()));
+        return Err(site_record_error(&site, &route, &resp));
     }
     top.store
         .set_route(
@@ -464,7 +464,7 @@ pub async fn metadata(
     }
     let resp = send(&site, req, mv).await?;
     if resp.status.is_server_error() {
-        return Err(site_answer_error(&site, resp.status, &resp.json()));
+        return Err(site_record_error(&site, &route, &resp));
     }
     if method != Method::GET && resp.is_success() {
         let user = user_of(top, k, &route.top_id).await?;
@@ -478,7 +478,7 @@ pub async fn metadata(
         return Ok((resp.status, Json(v)).into_response());
     }
     if !resp.is_success() {
-        return Err(site_answer_error(&site, resp.status, &resp.json()));
+        return Err(site_record_error(&site, &route, &resp));
     }
     Ok(resp.status.into_response())
 }

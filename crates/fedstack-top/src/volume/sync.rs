@@ -11,7 +11,7 @@ use crate::sites::SiteHandle;
 use crate::Top;
 use fedstack_site_client::{Scope, SiteError, SiteRequest};
 use fedstack_store::routes::{kind as route_kind, state, Route};
-use fedstack_store::volumes::VolumeQuery;
+use fedstack_store::volumes::VolumeRow;
 use reqwest::Method;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -102,6 +102,9 @@ pub async fn apply(top: &Top, site: &SiteHandle, k: &Kind, doc: &Value) -> Optio
         .await
         .ok()
         .flatten();
+    if existing.as_ref().is_some_and(|e| unchanged(e, doc)) {
+        return Some(route);
+    }
     let user = match translate::user_of(existing.as_ref()) {
         u if u.is_empty() => server_user(top, site, doc).await,
         u => u,
@@ -118,6 +121,15 @@ pub async fn apply(top: &Top, site: &SiteHandle, k: &Kind, doc: &Value) -> Optio
         let _ = top.store.upsert_volume_row(&row).await;
     }
     Some(route)
+}
+
+/// True when the site record is as the index last saw it (Cinder moves `updated_at` on every
+/// change), so the round costs no translation.
+fn unchanged(row: &VolumeRow, doc: &Value) -> bool {
+    !row.deleted
+        && row.body.get("updated_at") == doc.get("updated_at")
+        && row.body.get("status") == doc.get("status")
+        && row.body.get("user_id").is_some_and(|u| !u.is_null())
 }
 
 /// The top user of the server a volume is attached to (a root volume made by Nova belongs to
@@ -220,56 +232,16 @@ async fn forget_gone(
     k: &Kind,
     seen: &HashSet<String>,
 ) -> Result<(), SiteError> {
-    let mut q = VolumeQuery {
-        kind: k.kind.into(),
-        site_id: Some(site.id().to_string()),
-        limit: PAGE as i64,
-        ..Default::default()
-    };
-    let mut suspects = Vec::new();
-    loop {
-        let rows = top.store.list_volume_rows(&q).await.unwrap_or_default();
-        let done = rows.len() < PAGE;
-        q.after = rows.last().cloned();
-        for row in rows {
-            if let Ok(Some(route)) = top.store.route(k.kind, &row.id).await {
-                if route
-                    .site_resource_id
-                    .as_ref()
-                    .is_some_and(|s| !seen.contains(s))
-                {
-                    suspects.push(route);
-                }
-            }
-        }
-        if done {
-            break;
-        }
-    }
-    let deleting = top
+    let routed = top
         .store
-        .routes_in_state(k.kind, state::DELETING)
+        .routed_on_site(k.kind, site.id())
         .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| r.site_id.as_deref() == Some(site.id()))
-        .filter(|r| {
-            r.site_resource_id
-                .as_ref()
-                .is_none_or(|s| !seen.contains(s))
-        });
-    for route in suspects.into_iter().chain(deleting) {
-        let gone = match &route.site_resource_id {
-            Some(s) => site_record(k, site, s).await?.is_none(),
-            None => true,
-        };
-        if gone {
-            let _ = top
-                .store
-                .mark_volume_row_deleted(k.kind, &route.top_id)
-                .await;
-            let _ = top.store.delete_route(k.kind, &route.top_id).await;
-            tracing::info!(id = %route.top_id, kind = k.kind, site = %site.name(), "no longer on its site");
+        .unwrap_or_default();
+    for (top_id, site_id) in routed.into_iter().filter(|(_, s)| !seen.contains(s)) {
+        if site_record(k, site, &site_id).await?.is_none() {
+            let _ = top.store.mark_volume_row_deleted(k.kind, &top_id).await;
+            let _ = top.store.delete_route(k.kind, &top_id).await;
+            tracing::info!(id = %top_id, kind = k.kind, site = %site.name(), "no longer on its site");
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! on a site, under the same name, when a volume there needs one.
 
 use super::{bad, err, store_err, Req, Res};
+use crate::auth::Caller;
 use crate::sites::SiteHandle;
 use crate::tenancy::site_error;
 use crate::Top;
@@ -69,12 +70,15 @@ fn view(t: &VolumeType, admin: bool) -> Value {
     v
 }
 
-/// A type the caller may use, by ID or name (Cinder's 404 otherwise).
-pub async fn find(top: &Top, id_or_name: &str) -> Result<VolumeType, ApiError> {
-    top.store
+/// A type the caller may use, by ID or name: public ones, or any for an admin (Cinder's 404
+/// otherwise).
+pub async fn find(c: &Caller, id_or_name: &str) -> Result<VolumeType, ApiError> {
+    c.top
+        .store
         .volume_type(id_or_name)
         .await
         .map_err(store_err)?
+        .filter(|t| t.is_public || c.is_admin())
         .ok_or_else(|| {
             err(
                 StatusCode::NOT_FOUND,
@@ -112,7 +116,7 @@ async fn show(r: Req) -> Res {
 }
 
 async fn show_default(r: Req) -> Res {
-    let t = find(&r.c.top, DEFAULT_TYPE).await?;
+    let t = find(&r.c, DEFAULT_TYPE).await?;
     Ok(Json(json!({"volume_type": view(&t, r.c.is_admin())})).into_response())
 }
 

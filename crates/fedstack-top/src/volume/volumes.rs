@@ -3,7 +3,7 @@
 //! index.
 
 use super::records::{self, tenant_scope, VOLUME};
-use super::{bad, err, site_answer_error, site_down, site_for_write, types, Req, Res, TOP_ID_KEY};
+use super::{bad, err, site_down, site_for_write, site_record_error, types, Req, Res, TOP_ID_KEY};
 use crate::sites::SiteHandle;
 use crate::tenancy::site_error;
 use crate::{image, Top};
@@ -165,7 +165,7 @@ async fn create(r: Req, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         None => None,
     };
     let volume_type = match opt_str(&raw, "volume_type")? {
-        Some(t) => Some(types::find(&top, &t).await?),
+        Some(t) => Some(types::find(&r.c, &t).await?),
         None => None,
     };
     let az = opt_str(&raw, "availability_zone")?;
@@ -254,7 +254,7 @@ async fn action(r: Req, Mv(mv): Mv, body: Bytes) -> Res {
     .json(&parsed);
     let resp = records::send(&site, req, mv).await?;
     if !resp.is_success() {
-        return Err(site_answer_error(&site, resp.status, &resp.json()));
+        return Err(site_record_error(&site, &route, &resp));
     }
     let user = records::user_of(top, &VOLUME, &route.top_id).await?;
     let _ = records::refresh(top, &VOLUME, &route, &user).await;
