@@ -21,6 +21,19 @@ use fedstack_store::volumes::{kind, VolumeQuery, VolumeRow};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+/// The fields of Cinder's snapshot summary view (`GET /snapshots`).
+const SNAPSHOT_SUMMARY: [&str; 9] = [
+    "id",
+    "created_at",
+    "updated_at",
+    "name",
+    "description",
+    "volume_id",
+    "status",
+    "size",
+    "metadata",
+];
+
 /// Cinder's `osapi_max_limit`.
 const MAX_LIMIT: i64 = 1000;
 
@@ -282,12 +295,12 @@ pub async fn list(k: &Kind, r: &Req, mv: Microversion, raw: Option<&str>, detail
             if detail {
                 view(top, k, row, mv, r.c.is_admin())
             } else if k.kind == kind::SNAPSHOT {
-                // Cinder's snapshot summary is the detailed view without the extensions.
-                let mut v = view(top, k, row, mv, r.c.is_admin());
-                if let Some(o) = v.as_object_mut() {
-                    o.retain(|key, _| !key.starts_with("os-extended-snapshot-attributes:"));
-                }
-                v
+                let full = view(top, k, row, mv, r.c.is_admin());
+                let summary: serde_json::Map<String, Value> = SNAPSHOT_SUMMARY
+                    .iter()
+                    .filter_map(|f| full.get(*f).map(|v| (f.to_string(), v.clone())))
+                    .collect();
+                Value::Object(summary)
             } else {
                 json!({"id": row.id, "name": row.name, "links": links(top, k.collection, &row.id)})
             }

@@ -270,6 +270,13 @@ async fn snapshots_and_clones_follow_their_volume_and_types_are_made_on_demand()
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let (_, listed) = b.volume(Method::GET, "/snapshots", &demo, None).await;
+    assert_eq!(listed["snapshots"][0]["volume_id"], vid);
+    assert_eq!(listed["snapshots"][0]["status"], "available");
+    assert!(
+        listed["snapshots"][0].get("user_id").is_none(),
+        "the summary view: {listed}"
+    );
     let clone = b
         .create_volume(&demo, json!({"size": 1, "snapshot_id": sid}))
         .await;
