@@ -179,3 +179,18 @@ def test_microversions_are_forwarded(fed, version):
     assert shown["id"] == v["id"]
     r = fed.demo.get("volume", f"/volumes/{v['id']}", microversion="3.72")
     assert r.status_code == 406
+
+
+def test_a_site_down_keeps_volumes_listed_and_writes_name_the_site(fed):
+    v = volume(fed, "CloudThree")
+    fed.control.down("CloudThree", "refuse")
+    try:
+        wait_for(lambda: {x["ID"]: x["Status"] for x in fed.osc(DEMO, "volume", "list")}.get(v["id"]) == "unknown", what="volume unknown while its site is down")
+        assert fed.osc(DEMO, "volume", "show", v["id"])["status"] == "unknown", "show falls back to the index"
+        err = fed.osc.fails(DEMO, "volume", "delete", v["id"])
+        assert "CloudThree" in err.stderr, err.stderr
+        err = fed.osc.fails(DEMO, "volume", "create", "--size", "1", "--availability-zone", "CloudThree", uid("x"))
+        assert "CloudThree" in err.stderr and "503" in err.stderr, err.stderr
+    finally:
+        fed.control.up("CloudThree")
+    wait_for(lambda: volume_status(fed, v["id"]) == "available", what="volume back once the site answers")
