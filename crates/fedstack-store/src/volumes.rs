@@ -132,6 +132,23 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets what the top knew of a site's block storage (the site was removed or replaced
+    /// by an empty one): its indexed records are marked deleted and its type copies dropped.
+    pub async fn forget_site_volumes(&self, site_id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE volume_index SET deleted = 1, status = 'deleted', updated_at = $2 WHERE site_id = $1 AND deleted = 0")
+            .bind(site_id)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM site_volume_types WHERE site_id = $1")
+            .bind(site_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// One page of live records in creation order (newest first unless ascending).
     pub async fn list_volume_rows(&self, q: &VolumeQuery) -> Result<Vec<VolumeRow>> {
         let mut sql = format!("SELECT {COLS} FROM volume_index WHERE kind = $1 AND deleted = 0");
@@ -408,6 +425,8 @@ mod tests {
             s.routed_on_site(kind::VOLUME, "s1").await.unwrap(),
             vec![("v0".to_string(), "site-v0".to_string())]
         );
+        s.forget_site_volumes("s1").await.unwrap();
+        assert!(s.volumes_per_site().await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -450,6 +469,9 @@ mod tests {
                 .as_deref(),
             Some("t1")
         );
+        s.forget_site_volumes("s1").await.unwrap();
+        assert!(s.site_volume_type("t1", "s1").await.unwrap().is_none());
+        s.set_site_volume_type("t1", "s1", "site-t").await.unwrap();
         assert!(s.delete_volume_type("t1").await.unwrap());
         assert!(s.site_volume_type("t1", "s1").await.unwrap().is_none());
         assert_eq!(s.volume_types().await.unwrap().len(), 1);
