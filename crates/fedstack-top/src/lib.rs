@@ -78,7 +78,7 @@ impl Top {
     }
 
     /// Starts the background loops of this node: site health, the index sync, image
-    /// replication and registration.
+    /// replication and registration, the volume index.
     pub fn spawn_loops(self: &Arc<Self>) {
         tokio::spawn(sites::health::run(self.clone()));
         tokio::spawn(index::run(self.clone()));

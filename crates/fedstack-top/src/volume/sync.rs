@@ -20,17 +20,46 @@ use std::time::Duration;
 
 /// Page size of a sync read.
 const PAGE: usize = 1000;
+/// A `creating` route older than this with nothing on its site is abandoned.
+const CREATING_GRACE_MS: i64 = 10 * 60 * 1000;
 
-/// Reads every site that is up, forever, every `sync_interval_ms`.
+/// Reads every site that is up, forever, every `sync_interval_ms`; now and then abandons
+/// creations that never reached their site.
 pub async fn run(top: Arc<Top>) {
     let every = Duration::from_millis(top.config.sync_interval_ms.max(200));
+    let mut round: u64 = 0;
     loop {
-        for site in top.sites.all().into_iter().filter(|s| s.is_up()) {
-            if let Err(e) = sync_site(&top, &site).await {
-                tracing::debug!(site = %site.name(), error = %e, "volume index sync failed");
+        let sites: Vec<_> = top.sites.all().into_iter().filter(|s| s.is_up()).collect();
+        futures::future::join_all(sites.iter().map(|s| async {
+            if let Err(e) = sync_site(&top, s).await {
+                tracing::debug!(site = %s.name(), error = %e, "volume index sync failed");
+            }
+        }))
+        .await;
+        if round.is_multiple_of(30) {
+            abandon_stale(&top).await;
+        }
+        round += 1;
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// `creating` routes older than [`CREATING_GRACE_MS`] that never got a site record (the site
+/// call timed out and nothing appeared since) are dropped.
+async fn abandon_stale(top: &Top) {
+    let stale = fedstack_store::now_ms() - CREATING_GRACE_MS;
+    for k in [&VOLUME, &SNAPSHOT] {
+        for r in top
+            .store
+            .routes_in_state(k.kind, state::CREATING)
+            .await
+            .unwrap_or_default()
+        {
+            if r.created_at < stale && r.site_resource_id.is_none() {
+                tracing::warn!(id = %r.top_id, kind = k.kind, "abandoning a creation that never reached its site");
+                let _ = top.store.delete_route(k.kind, &r.top_id).await;
             }
         }
-        tokio::time::sleep(every).await;
     }
 }
 
