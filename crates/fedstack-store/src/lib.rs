@@ -12,6 +12,7 @@ pub mod quotas;
 pub mod routes;
 pub mod servers;
 pub mod sites;
+pub mod volumes;
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::AnyPool;

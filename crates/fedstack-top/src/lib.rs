@@ -21,6 +21,7 @@ pub mod secrets;
 pub mod sites;
 pub mod tenancy;
 pub mod testing;
+pub mod volume;
 
 use auth::TokenService;
 use config::TopConfig;
@@ -79,11 +80,12 @@ impl Top {
     }
 
     /// Starts the background loops of this node: site health, the index sync, image
-    /// replication and registration.
+    /// replication and registration, the volume index.
     pub fn spawn_loops(self: &Arc<Self>) {
         tokio::spawn(sites::health::run(self.clone()));
         tokio::spawn(index::run(self.clone()));
         image::spawn_loops(self);
+        volume::spawn_loops(self);
     }
 
     /// The root of one service at the top, e.g. `http://127.0.0.1:8080/compute`.

@@ -43,6 +43,7 @@ async fn forget_previous_sims(top: &Top, sim: &Sim) -> anyhow::Result<()> {
     for old in top.store.sites().await? {
         if sim.site(&old.name).is_some() {
             top.store.mark_site_servers_deleted(&old.id).await?;
+            top.store.forget_site_volumes(&old.id).await?;
             top.store.delete_routes_of_site(&old.id).await?;
             top.store.delete_site(&old.id).await?;
             top.sites.remove(&old.id);

@@ -95,6 +95,11 @@ async fn subresource(
     if head == "metadata" && method == Method::PUT && rest == "metadata" {
         body = Some(keep_marker(&route, body.as_deref())?);
     }
+    let (rest, body) = if head == crate::volume::attach::SUBRESOURCE {
+        crate::volume::attach::to_site(&c, &route, &rest, body).await?
+    } else {
+        (rest.clone(), body)
+    };
     let path = match uri.query() {
         Some(q) => format!("{rest}?{q}"),
         None => rest.clone(),
@@ -103,6 +108,9 @@ async fn subresource(
     let mut out = translate_answer(&c.top, &route, status, headers, &bytes);
     if head == "metadata" {
         hide_marker(&mut out).await;
+    }
+    if head == crate::volume::attach::SUBRESOURCE && status.is_success() {
+        crate::volume::attach::to_top(&c.top, &route, &mut out).await;
     }
     Ok(out)
 }

@@ -191,7 +191,7 @@ struct Resolved {
 }
 
 async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
-    let req = CreateRequest::parse(&body, mv)?;
+    let mut req = CreateRequest::parse(&body, mv)?;
     let top = c.top.clone();
     let flavor = top
         .store
@@ -204,7 +204,11 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
                 format!("Flavor {} could not be found.", req.flavor_ref),
             )
         })?;
-    let image = match &req.image_ref {
+    let boot_image = req
+        .image_ref
+        .clone()
+        .or_else(|| crate::volume::boot::bdm_image(&req.raw));
+    let image = match &boot_image {
         Some(id) => Some(image::image_for_boot(&top, c.project_id(), id).await?),
         None => None,
     };
@@ -237,6 +241,7 @@ async fn create(c: Caller, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         }
         None => None,
     };
+    let fixed_site = crate::volume::boot::pin_to_volumes(&c, &mut req.raw, fixed_site).await?;
     let resolved = Resolved {
         flavor,
         image,
@@ -478,7 +483,9 @@ async fn create_on_site(
         };
         let mut body = site_body(req, name, top_id, &site_flavor, site_key);
         if let (Some(img), Some(site_img)) = (&r.image, &site_image) {
-            body["server"]["imageRef"] = json!(site_img);
+            if req.image_ref.is_some() {
+                body["server"]["imageRef"] = json!(site_img);
+            }
             if let Some(bdms) = body["server"]
                 .get_mut("block_device_mapping_v2")
                 .and_then(Value::as_array_mut)

@@ -80,6 +80,7 @@ pub async fn server(top: &Top, k: &Known<'_>, site_server: &Value) -> Value {
         }
         v["server_groups"] = json!(mapped);
     }
+    crate::volume::boot::server_volumes(top, k.site, &mut v).await;
     v
 }
 

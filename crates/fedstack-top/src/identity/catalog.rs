@@ -29,6 +29,16 @@ fn entries(top: &Top) -> Vec<CatalogEntry> {
         ),
         entry("image", "glance", top.service_root(Service::Image)),
         entry(
+            "block-storage",
+            "cinder",
+            format!("{}/v3", top.service_root(Service::Volume)),
+        ),
+        entry(
+            "volumev3",
+            "cinderv3",
+            format!("{}/v3", top.service_root(Service::Volume)),
+        ),
+        entry(
             "federation",
             "fedstack",
             format!("{}/fed/v1", top.public_url),

@@ -274,6 +274,11 @@ async fn delete(c: Caller, Path(id): Path<String>, Query(p): Query<DeleteParams>
             .delete_routes_of_site(site.id())
             .await
             .map_err(store_err)?;
+        c.top
+            .store
+            .forget_site_volumes(site.id())
+            .await
+            .map_err(store_err)?;
     }
     c.top
         .store
