@@ -1,6 +1,7 @@
 //! OpenStack wire types shared by the simulated site and the top: the error envelopes each
 //! service uses, microversion negotiation, and the timestamp formats of each service.
 
+pub mod cinder;
 pub mod error;
 pub mod glance;
 pub mod http;

@@ -49,6 +49,18 @@ fn in_use_sql(resource: &str) -> Option<String> {
         "instances" => "COUNT(*)",
         "cores" => "COALESCE(SUM(vcpus), 0)",
         "ram" => "COALESCE(SUM(ram), 0)",
+        "volumes" | "snapshots" | "gigabytes" => {
+            let (kind, figure) = match resource {
+                "volumes" => ("kind = 'volume'", "COUNT(*)"),
+                "snapshots" => ("kind = 'snapshot'", "COUNT(*)"),
+                _ => ("kind IN ('volume', 'snapshot')", "COALESCE(SUM(size), 0)"),
+            };
+            return Some(format!(
+                "SELECT CAST({figure} AS BIGINT) AS n FROM volume_index WHERE project_id = $1 AND {kind} \
+                 AND deleted = 0 AND id NOT IN (SELECT resource_id FROM quota_reservations \
+                 WHERE project_id = $1 AND expires_at > $2)"
+            ));
+        }
         "server_groups" => {
             return Some(
                 "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM server_groups WHERE project_id = $1 AND $2 = $2"

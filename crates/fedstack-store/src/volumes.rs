@@ -87,10 +87,10 @@ impl Store {
     /// Inserts or replaces an indexed volume or snapshot.
     pub async fn upsert_volume_row(&self, v: &VolumeRow) -> Result<()> {
         let q = format!(
-            "INSERT INTO volume_index ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            "INSERT INTO volume_index ({COLS}, size) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (kind, id) DO UPDATE SET project_id = excluded.project_id, site_id = excluded.site_id,
              name = excluded.name, status = excluded.status, deleted = excluded.deleted,
-             updated_at = excluded.updated_at, body = excluded.body"
+             updated_at = excluded.updated_at, body = excluded.body, size = excluded.size"
         );
         sqlx::query(&q)
             .bind(&v.kind)
@@ -103,6 +103,8 @@ impl Store {
             .bind(v.created_at)
             .bind(v.updated_at)
             .bind(v.body.to_string())
+            // The size (GiB) is kept apart for the gigabytes quota.
+            .bind(v.body.get("size").and_then(Value::as_i64).unwrap_or(0))
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -96,3 +96,30 @@ def test_concurrent_creates_over_three_sites_never_exceed_the_quota(fed, tenant)
         with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
             list(pool.map(lambda i: conn.compute.delete_server(i, ignore_missing=True), made))
     wait_for(lambda: not list(conn.compute.servers()), timeout=120, what="the burst's servers gone")
+
+
+def test_volume_quotas_answer_like_cinder(fed, tenant):
+    osc = tenant["osc"]
+    osc("fedstack", "quota", "set", "--volumes", "2", "--gigabytes", "5", tenant["name"], json=False)
+    shown = osc("quota-tenant", "quota", "show", "--volume", tenant["id"])
+    by_name = {r["Resource"]: r["Limit"] for r in shown} if isinstance(shown, list) else shown
+    assert by_name["volumes"] == 2 and by_name["gigabytes"] == 5 and by_name["snapshots"] == 10
+    made = []
+    try:
+        # Over gigabytes first: 6G asked of 5G.
+        err = osc.fails("quota-tenant", "volume", "create", "--size", "6", "big")
+        assert "VolumeSizeExceedsAvailableQuota" in err.stderr and "Requested 6G, quota is 5G and 0G has been consumed" in err.stderr, err.stderr
+        for i, zone in enumerate(["CloudOne", "CloudTwo"]):
+            v = osc("quota-tenant", "volume", "create", "--size", "1", "--availability-zone", zone, f"qv-{i}")
+            made.append(v["id"])
+        # The third volume is one too many, whichever site it would go to.
+        err = osc.fails("quota-tenant", "volume", "create", "--size", "1", "--availability-zone", "CloudThree", "qv-3")
+        assert "413" in err.stderr and "VolumeLimitExceeded: Maximum number of volumes allowed (2) exceeded for quota 'volumes'." in err.stderr, err.stderr
+        absolute = sdk(tenant).block_storage.get("/limits").json()["limits"]["absolute"]
+        assert (absolute["maxTotalVolumes"], absolute["totalVolumesUsed"], absolute["totalGigabytesUsed"]) == (2, 2, 2)
+        # The operator cannot lower the limit below what is used.
+        err = osc.fails("fedstack", "quota", "set", "--volumes", "1", tenant["name"])
+        assert "Current usage is 2 and the requested limit is 1" in err.stderr, err.stderr
+    finally:
+        for v in made:
+            osc("quota-tenant", "volume", "delete", v, json=False)

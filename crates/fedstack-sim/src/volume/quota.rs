@@ -3,16 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-/// Cinder's default quotas (`[DEFAULT] quota_*`), before the per-type keys.
-pub const DEFAULTS: [(&str, i64); 7] = [
-    ("volumes", 10),
-    ("per_volume_gigabytes", -1),
-    ("snapshots", 10),
-    ("gigabytes", 1000),
-    ("backups", 10),
-    ("backup_gigabytes", 1000),
-    ("groups", 10),
-];
+pub use fedstack_api_types::cinder::{default_limit, OverQuota, DEFAULTS};
 
 /// The resources counted per volume type (`volumes_<type>`, ...).
 pub const PER_TYPE: [&str; 3] = ["volumes", "gigabytes", "snapshots"];
@@ -50,33 +41,11 @@ pub struct Usage {
     pub per_type: HashMap<String, Counts>,
 }
 
-/// A quota request refused: Cinder's exception class and message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OverQuota {
-    pub exception: &'static str,
-    pub message: String,
-}
-
-impl OverQuota {
-    /// The message as the API shows it: `Class: message`.
-    pub fn api_message(&self) -> String {
-        format!("{}: {}", self.exception, self.message)
-    }
-}
-
 /// Quota overrides and usage of every project.
 #[derive(Debug, Default)]
 pub struct Quotas {
     overrides: HashMap<String, BTreeMap<String, i64>>,
     usage: HashMap<String, Usage>,
-}
-
-/// The default limit of a quota key (per-type keys are unlimited).
-pub fn default_limit(key: &str) -> i64 {
-    DEFAULTS
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map_or(-1, |(_, v)| *v)
 }
 
 impl Quotas {
@@ -182,33 +151,9 @@ impl Quotas {
         for (key, used, want) in keys {
             let limit = self.limit(project, &key);
             if want > 0 && limit >= 0 && used + want > limit {
-                return Err(over(&key, limit, used, want));
+                return Err(OverQuota::of(&key, limit, used, want));
             }
         }
         Ok(())
-    }
-}
-
-/// The exception Cinder raises when `key` would go over `limit`.
-fn over(key: &str, limit: i64, used: i64, want: i64) -> OverQuota {
-    if key.starts_with("gigabytes") {
-        OverQuota {
-            exception: "VolumeSizeExceedsAvailableQuota",
-            message: format!(
-                "Requested volume or snapshot exceeds allowed {key} quota. Requested {want}G, quota is {limit}G and {used}G has been consumed."
-            ),
-        }
-    } else if key.starts_with("snapshots") {
-        OverQuota {
-            exception: "SnapshotLimitExceeded",
-            message: format!("Maximum number of snapshots allowed ({limit}) exceeded"),
-        }
-    } else {
-        OverQuota {
-            exception: "VolumeLimitExceeded",
-            message: format!(
-                "Maximum number of volumes allowed ({limit}) exceeded for quota '{key}'."
-            ),
-        }
     }
 }

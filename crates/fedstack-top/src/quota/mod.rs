@@ -4,6 +4,7 @@
 //! [`crate::tenancy`]), so the top's are the ones that hold.
 
 pub mod compute;
+pub mod volume;
 
 use crate::Top;
 use fedstack_api_types::nova::quota::QuotaKind;

@@ -48,6 +48,7 @@ pub fn router() -> Router<Arc<Top>> {
         .merge(volumes::routes())
         .merge(snapshots::routes())
         .merge(types::routes())
+        .merge(crate::quota::volume::routes())
         .route("/os-availability-zone", get(availability_zones));
     let versioned = Router::new()
         .route("/v3/", get(version_v3))

@@ -6,6 +6,7 @@ use super::{
     bad, err, links, owned_route, render, site_answer_error, site_for_write, site_record_error,
     store_err, with_mv, Req, Res, INDEX_MV, TOP_ID_KEY,
 };
+use crate::quota::{self, Reservation};
 use crate::sites::SiteHandle;
 use crate::tenancy::{self, site_error};
 use crate::Top;
@@ -544,8 +545,25 @@ pub async fn begin_route(
     Ok(route)
 }
 
+/// Claims the global quota of a new volume or snapshot (`snapshot`) of `size` GiB, whose
+/// route was just written; over quota, the route is forgotten and Cinder's 413 answered.
+pub async fn claim(
+    top: &Top,
+    route: &Route,
+    snapshot: bool,
+    size: i64,
+) -> Result<Reservation, ApiError> {
+    let claimed =
+        quota::volume::reserve_volume(top, &route.project_id, &route.top_id, snapshot, size).await;
+    if claimed.is_err() {
+        let _ = top.store.delete_route(&route.kind, &route.top_id).await;
+    }
+    claimed
+}
+
 /// Finishes a create: the route points at the site's record (or is forgotten when the site
-/// made nothing; a timeout leaves it `creating` for the sync to adopt), then the index.
+/// made nothing; a timeout leaves it `creating` for the sync to adopt), then the index; the
+/// quota claim ends with it (kept until it expires when the outcome is unknown).
 pub async fn finish_create(
     top: &Top,
     k: &Kind,
@@ -553,17 +571,20 @@ pub async fn finish_create(
     site: &SiteHandle,
     user_id: &str,
     result: Result<SiteResponse, ApiError>,
+    claim: Reservation,
 ) -> Res {
     let resp = match result {
         Ok(resp) if resp.is_success() => resp,
         Ok(resp) => {
             let _ = top.store.delete_route(k.kind, &route.top_id).await;
+            claim.finish(top).await;
             return Err(site_answer_error(site, resp.status, &resp.json()));
         }
         Err(e) => {
             if e.status != StatusCode::SERVICE_UNAVAILABLE || !e.message.contains("did not answer")
             {
                 let _ = top.store.delete_route(k.kind, &route.top_id).await;
+                claim.finish(top).await;
             }
             return Err(e);
         }
@@ -605,6 +626,7 @@ pub async fn finish_create(
         let row = translate::index_row(k.kind, &known, doc.clone());
         top.store.upsert_volume_row(&row).await.map_err(store_err)?;
     }
+    claim.finish(top).await;
     tracing::info!(id = %route.top_id, kind = k.kind, site = %site.name(), "created on site");
     Ok((StatusCode::ACCEPTED, Json(json!({ k.key: doc }))).into_response())
 }

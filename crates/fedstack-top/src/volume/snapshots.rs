@@ -70,6 +70,11 @@ async fn create(r: Req, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
     let volume = super::owned_route(&r.c, VOLUME.kind, &volume_id, |i| VOLUME.not_found(i)).await?;
     let site = site_for_write(&top, &volume)?;
     let route = records::begin_route(&top, &SNAPSHOT, &site, r.c.project_id()).await?;
+    let size = match top.store.volume_row(VOLUME.kind, &volume_id).await {
+        Ok(Some(v)) => v.body.get("size").and_then(Value::as_i64).unwrap_or(0),
+        _ => 0,
+    };
+    let claim = records::claim(&top, &route, true, size).await?;
     let result = async {
         let scope = tenant_scope(&top, &site, r.c.project_id()).await?;
         raw.insert(
@@ -88,5 +93,5 @@ async fn create(r: Req, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         records::send(&site, req, mv).await
     }
     .await;
-    records::finish_create(&top, &SNAPSHOT, route, &site, r.c.user_id(), result).await
+    records::finish_create(&top, &SNAPSHOT, route, &site, r.c.user_id(), result, claim).await
 }

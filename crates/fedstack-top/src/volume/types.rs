@@ -43,7 +43,8 @@ fn not_found(id: &str) -> ApiError {
     )
 }
 
-fn policy(rule: &str) -> ApiError {
+/// Cinder's 403 for a policy failure.
+pub(crate) fn policy(rule: &str) -> ApiError {
     err(
         StatusCode::FORBIDDEN,
         format!("Policy doesn't allow {rule} to be performed."),

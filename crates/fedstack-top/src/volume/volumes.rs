@@ -171,6 +171,8 @@ async fn create(r: Req, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
     let az = opt_str(&raw, "availability_zone")?;
     let site = choose_site(&top, az.as_deref(), source.as_ref()).await?;
     let route = records::begin_route(&top, &VOLUME, &site, r.c.project_id()).await?;
+    let size = requested_size(&top, &raw).await;
+    let claim = records::claim(&top, &route, false, size).await?;
     let result = async {
         let scope = tenant_scope(&top, &site, r.c.project_id()).await?;
         raw.remove("availability_zone");
@@ -207,7 +209,31 @@ async fn create(r: Req, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         records::send(&site, req, mv).await
     }
     .await;
-    records::finish_create(&top, &VOLUME, route, &site, r.c.user_id(), result).await
+    records::finish_create(&top, &VOLUME, route, &site, r.c.user_id(), result, claim).await
+}
+
+/// The size (GiB) a new volume will have, for its quota claim: the one asked, else its
+/// source's.
+async fn requested_size(top: &Top, raw: &Map<String, Value>) -> i64 {
+    let asked = match raw.get("size") {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    if let Some(size) = asked {
+        return size;
+    }
+    for (key, kind) in [
+        ("snapshot_id", records::SNAPSHOT.kind),
+        ("source_volid", VOLUME.kind),
+    ] {
+        if let Some(id) = raw.get(key).and_then(Value::as_str) {
+            if let Ok(Some(row)) = top.store.volume_row(kind, id).await {
+                return row.body.get("size").and_then(Value::as_i64).unwrap_or(0);
+            }
+        }
+    }
+    0
 }
 
 /// Volume actions only admins may run (with the site's admin scope).

@@ -5,7 +5,7 @@ use super::{json_response, Req, Res};
 use crate::ctx::OsJson;
 use crate::site::Site;
 use crate::volume::quota::{Usage, DEFAULTS, PER_TYPE};
-use crate::volume::schema::{bad, field_error, DB_MAX_INT};
+use crate::volume::schema::{bad, field_error};
 use crate::volume::views::db_time;
 use crate::volume::{VolumeData, AVAILABILITY_ZONE};
 use axum::extract::{Path, RawQuery};
@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use chrono::Utc;
-use fedstack_api_types::ApiError;
+use fedstack_api_types::{cinder, ApiError};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -127,18 +127,7 @@ async fn limits(req: Req, RawQuery(q): RawQuery) -> Res {
     let g = req.ctx.site.data.lock();
     let q = &g.volume.quotas;
     let u = q.usage(&project).total;
-    let body = json!({"limits": {"rate": [], "absolute": {
-        "maxTotalVolumes": q.limit(&project, "volumes"),
-        "maxTotalSnapshots": q.limit(&project, "snapshots"),
-        "maxTotalVolumeGigabytes": q.limit(&project, "gigabytes"),
-        "maxTotalBackups": q.limit(&project, "backups"),
-        "maxTotalBackupGigabytes": q.limit(&project, "backup_gigabytes"),
-        "totalVolumesUsed": u.volumes,
-        "totalGigabytesUsed": u.gigabytes,
-        "totalSnapshotsUsed": u.snapshots,
-        "totalBackupsUsed": 0,
-        "totalBackupGigabytesUsed": 0,
-    }}});
+    let body = cinder::limits_document(|k| q.limit(&project, k), |k| u.of(k));
     Ok(json_response(StatusCode::OK, body))
 }
 
@@ -272,31 +261,12 @@ fn parse_quota_update(d: &VolumeData, body: &Value) -> Result<Vec<(String, i64)>
     }
     set.iter()
         .filter(|(k, _)| !NON_QUOTA_KEYS.contains(&k.as_str()))
-        .map(|(k, v)| Ok((k.clone(), quota_value(k, v)?)))
+        .map(|(k, v)| Ok((k.clone(), cinder::quota_value(k, v).map_err(bad)?)))
         .collect()
 }
 
 /// Keys a quota update may carry that are not quotas.
 const NON_QUOTA_KEYS: [&str; 2] = ["tenant_id", "id"];
-
-/// A quota limit as `validate_integer` reads it.
-fn quota_value(key: &str, v: &Value) -> Result<i64, ApiError> {
-    let n = match v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse::<i64>().ok(),
-        _ => None,
-    }
-    .ok_or_else(|| bad(format!("Invalid input received: {key} must be an integer.")))?;
-    if n < -1 {
-        return Err(bad(format!("Invalid input received: {key} must be >= -1")));
-    }
-    if n > DB_MAX_INT as i64 {
-        return Err(bad(format!(
-            "Invalid input received: {key} must be <= {DB_MAX_INT}"
-        )));
-    }
-    Ok(n)
-}
 
 /// `PUT /os-quota-sets/{project}` (admin)
 async fn quota_update(req: Req, Path(t): Path<Target>, OsJson(body): OsJson) -> Res {
@@ -308,9 +278,7 @@ async fn quota_update(req: Req, Path(t): Path<Target>, OsJson(body): OsJson) -> 
     for (k, v) in &values {
         let used = in_use(d, &usage, k);
         if k != "per_volume_gigabytes" && *v != -1 && *v < used {
-            return Err(bad(format!(
-                "Quota {k} limit must be equal or greater than existing resources. Current usage is {used} and the requested limit is {v}."
-            )));
+            return Err(bad(cinder::below_usage_message(k, *v, used)));
         }
     }
     for (k, v) in values {
@@ -325,22 +293,4 @@ async fn quota_delete(req: Req, Path(t): Path<Target>) -> Res {
     req.require_admin("volume_extension:quotas:delete")?;
     req.ctx.site.data.lock().volume.quotas.reset(&t.target);
     Ok(StatusCode::OK.into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quota_values_follow_validate_integer() {
-        assert_eq!(quota_value("volumes", &json!("5")).ok(), Some(5));
-        assert_eq!(quota_value("volumes", &json!(-1)).ok(), Some(-1));
-        let e = quota_value("volumes", &json!(-2)).unwrap_err();
-        assert_eq!(e.message, "Invalid input received: volumes must be >= -1");
-        let e = quota_value("volumes", &json!("x")).unwrap_err();
-        assert_eq!(
-            e.message,
-            "Invalid input received: volumes must be an integer."
-        );
-    }
 }
