@@ -69,13 +69,16 @@ pub async fn visible(c: &Caller, id: &str) -> Result<NetResource, ApiError> {
     find(c, net_kind::PORT, id, || not_found(id)).await
 }
 
+/// A requested fixed IP: `(subnet_id, ip_address)`, either may be absent.
+pub type IpRequest = (Option<String>, Option<IpAddr>);
+
 /// What a new top port is made of.
 pub struct NewPort {
     pub project_id: String,
     pub network: NetResource,
     pub attrs: Map<String, Value>,
     /// `(subnet_id, ip_address)` requests; None: one address from each IP version.
-    pub fixed_ips: Option<Vec<(Option<String>, Option<IpAddr>)>>,
+    pub fixed_ips: Option<Vec<IpRequest>>,
     pub mac: Option<String>,
     /// Security group IDs; None: the project's default group (when port security is on).
     pub security_groups: Option<Vec<String>>,
@@ -226,9 +229,7 @@ async fn release_held(top: &Top, port_id: &str) {
 }
 
 /// The `fixed_ips` of a request: `(subnet_id, ip_address)` pairs.
-fn fixed_ip_requests(
-    a: &Map<String, Value>,
-) -> Result<Option<Vec<(Option<String>, Option<IpAddr>)>>, ApiError> {
+fn fixed_ip_requests(a: &Map<String, Value>) -> Result<Option<Vec<IpRequest>>, ApiError> {
     let Some(v) = a.get("fixed_ips") else {
         return Ok(None);
     };

@@ -34,7 +34,12 @@ fn not_found(id: &str) -> ApiError {
 
 /// The gateway of a create/update: `{network_id, enable_snat, external_fixed_ips}` on a top
 /// external network, or null.
-async fn gateway(c: &Caller, a: &Map<String, Value>) -> Result<Option<Value>, ApiError> {
+/// `enable_snat` is an admin's to set, as in Neutron's policy.
+async fn gateway(
+    c: &Caller,
+    a: &Map<String, Value>,
+    action: &str,
+) -> Result<Option<Value>, ApiError> {
     let Some(g) = a.get("external_gateway_info") else {
         return Ok(None);
     };
@@ -49,6 +54,11 @@ async fn gateway(c: &Caller, a: &Map<String, Value>) -> Result<Option<Value>, Ap
             "BadRequest",
             format!("Bad router request: Network {net_id} is not an external network."),
         ));
+    }
+    if g.get("enable_snat").is_some() && !c.is_admin() {
+        return Err(super::policy_denied(&format!(
+            "(rule:{action} and rule:{action}:external_gateway_info:enable_snat)"
+        )));
     }
     let snat = g
         .get("enable_snat")
@@ -112,7 +122,9 @@ pub async fn create(c: Caller, OsJson(body): OsJson) -> Res {
     )?;
     string_attr(&a, "name")?;
     let project = doc::target_project(&c, &a)?;
-    let gw = gateway(&c, &a).await?.unwrap_or(Value::Null);
+    let gw = gateway(&c, &a, "create_router")
+        .await?
+        .unwrap_or(Value::Null);
     a.insert("external_gateway_info".into(), gw);
     a.insert(
         "admin_state_up".into(),
@@ -164,7 +176,7 @@ pub async fn update(c: Caller, Path(id): Path<String>, OsJson(body): OsJson) -> 
         ));
     }
     bool_attr(&a, "admin_state_up")?;
-    if let Some(gw) = gateway(&c, &a).await? {
+    if let Some(gw) = gateway(&c, &a, "update_router").await? {
         a.insert("external_gateway_info".into(), gw);
     }
     doc::apply(&mut r, &a);
@@ -487,7 +499,8 @@ pub async fn site_external_network(
     .await
 }
 
-/// A router's gateway on a site, in the site's terms.
+/// A router's gateway on a site, in the site's terms (`enable_snat` only when an admin
+/// turned it off at the top: setting it is an admin's right on the site too).
 async fn site_gateway(
     top: &Top,
     site: &SiteHandle,
@@ -505,7 +518,11 @@ async fn site_gateway(
         .map_err(store_err)?
         .ok_or_else(|| networks::not_found(net_id))?;
     let site_net = site_external_network(top, site, site_project, &net).await?;
-    Ok(json!({"network_id": site_net, "enable_snat": gw["enable_snat"]}))
+    let mut site_gw = json!({ "network_id": site_net });
+    if gw["enable_snat"] == false {
+        site_gw["enable_snat"] = json!(false);
+    }
+    Ok(site_gw)
 }
 
 /// The site router of a top router.
