@@ -434,6 +434,7 @@ async fn catalog_lists_the_top_services() {
         ("identity", format!("{TOP}/identity/v3")),
         ("compute", format!("{TOP}/compute/v2.1")),
         ("image", format!("{TOP}/image")),
+        ("network", format!("{TOP}/networking")),
         ("federation", format!("{TOP}/fed/v1")),
     ] {
         let eps = url_of(ty);
@@ -460,11 +461,11 @@ async fn catalog_lists_the_top_services() {
 
     let admin = api.t.admin_token.clone();
     let a = api.get("/v3/services", &admin).await;
-    assert_eq!(a.body["services"].as_array().map(Vec::len), Some(4));
+    assert_eq!(a.body["services"].as_array().map(Vec::len), Some(5));
     let a = api.get("/v3/services?type=federation", &admin).await;
     assert_eq!(a.body["services"][0]["name"], "fedstack");
     let a = api.get("/v3/endpoints?interface=public", &admin).await;
-    assert_eq!(a.body["endpoints"].as_array().map(Vec::len), Some(4));
+    assert_eq!(a.body["endpoints"].as_array().map(Vec::len), Some(5));
     assert_eq!(
         api.get("/v3/endpoints", &demo).await.status,
         StatusCode::FORBIDDEN
