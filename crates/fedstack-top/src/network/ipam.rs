@@ -108,12 +108,13 @@ impl SubnetPlan {
         }
     }
 
-    /// The `skip`-th free pool address (skipping lets racing allocators spread out).
+    /// The `skip`-th free pool address, never the gateway (skipping lets racing allocators
+    /// spread out).
     pub fn nth_free(&self, used: &HashSet<u128>, skip: usize) -> Option<IpAddr> {
         self.pools
             .iter()
             .flat_map(|(a, b)| *a..=*b)
-            .filter(|n| !used.contains(n))
+            .filter(|n| !used.contains(n) && Some(*n) != self.gateway.map(to_int))
             .nth(skip)
             .map(|n| from_int(n, &self.cidr))
     }
@@ -258,5 +259,22 @@ mod tests {
         assert!(!plan.holds("10.0.0.7".parse().unwrap()));
         assert!(!plan.holds("10.0.1.2".parse().unwrap()));
         assert!(is_mac("fa:16:3e:00:aa:0F") && !is_mac("fa:16:3e:00:aa"));
+        let custom = SubnetPlan::of(
+            &json!({"id": "s", "cidr": "10.0.0.0/29", "gateway_ip": "10.0.0.2",
+            "allocation_pools": [{"start": "10.0.0.1", "end": "10.0.0.3"}]}),
+        )
+        .unwrap();
+        let free: Vec<_> = (0..3)
+            .map(|i| custom.nth_free(&HashSet::new(), i))
+            .collect();
+        assert_eq!(
+            free,
+            vec![
+                Some("10.0.0.1".parse().unwrap()),
+                Some("10.0.0.3".parse().unwrap()),
+                None
+            ],
+            "a pool that covers the gateway never hands it out"
+        );
     }
 }

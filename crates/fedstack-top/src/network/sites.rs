@@ -63,7 +63,7 @@ pub async fn call(
     let message = inner["message"].as_str().map(String::from);
     match message {
         Some(m) if resp.status.is_client_error() => {
-            let kind = neutron_kind(inner["type"].as_str().unwrap_or_default());
+            let kind = inner["type"].as_str().unwrap_or("SiteError").to_string();
             Err(ApiError::new(Service::Network, resp.status, m).with_kind(kind))
         }
         m => Err(neutron_error(
@@ -76,32 +76,6 @@ pub async fn call(
             ),
         )),
     }
-}
-
-/// The static name of a site's error type, for the envelope.
-fn neutron_kind(kind: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "IpAddressAlreadyAllocated",
-        "IpAddressGenerationFailure",
-        "MacAddressInUse",
-        "ExternalGatewayForFloatingIPNotFound",
-        "PortNotFound",
-        "NetworkNotFound",
-        "SubnetNotFound",
-        "RouterNotFound",
-        "FloatingIPPortAlreadyAssociated",
-        "SecurityGroupRuleExists",
-        "OverQuota",
-        "PolicyNotAuthorized",
-        "InvalidInput",
-        "BadRequest",
-        "Conflict",
-    ];
-    KNOWN
-        .iter()
-        .find(|k| **k == kind)
-        .copied()
-        .unwrap_or("SiteError")
 }
 
 /// The site resource of a piece, making it with `create` the first time (the piece is

@@ -176,7 +176,7 @@ pub async fn create(c: Caller, OsJson(body): OsJson) -> Res {
             })?;
             if !cidr.contains(&ip) {
                 return Err(invalid_input(format!(
-                    "Gateway ip {ip} conflicts with allocation pool"
+                    "Gateway IP {ip} is not in subnet {cidr}"
                 )));
             }
             Some(ip)
