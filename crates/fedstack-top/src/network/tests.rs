@@ -427,4 +427,24 @@ async fn servers_on_one_top_network_across_sites_and_group_rules_follow() {
         .await;
     assert_eq!(ports["ports"], json!([]));
     assert_eq!(b.t.top.store.allocated_ips(&subnet).await.unwrap().len(), 3);
+    // `networks: auto` is the project's one top network; with two, Nova's 409.
+    let (s, v) = b.server(&image, "vm-auto", "CloudOne", json!("auto")).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let auto = b.wait_active(v["server"]["id"].as_str().unwrap()).await;
+    assert!(auto["addresses"]["stretched"][0]["addr"]
+        .as_str()
+        .unwrap()
+        .starts_with("10.20.0."));
+    b.network("second", "10.21.0.0/24").await;
+    let (s, e) = b
+        .server(&image, "vm-ambiguous", "CloudOne", json!("auto"))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert!(
+        e["conflictingRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Multiple possible networks"),
+        "{e}"
+    );
 }
