@@ -8,6 +8,7 @@ pub mod http;
 pub mod jsonschema;
 pub mod keystone;
 pub mod microversion;
+pub mod neutron;
 pub mod nova;
 pub mod pyrepr;
 pub mod testing;

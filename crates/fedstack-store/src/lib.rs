@@ -8,6 +8,7 @@ pub mod flavors;
 pub mod identity;
 pub mod images;
 pub mod keypairs;
+pub mod networks;
 pub mod quotas;
 pub mod routes;
 pub mod servers;

@@ -61,6 +61,14 @@ fn in_use_sql(resource: &str) -> Option<String> {
                  WHERE project_id = $1 AND expires_at > $2)"
             ));
         }
+        "network" | "subnet" | "port" | "router" | "floatingip" | "security_group"
+        | "security_group_rule" => {
+            return Some(format!(
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM net_resources WHERE project_id = $1 \
+                 AND kind = '{resource}' AND id NOT IN (SELECT resource_id FROM quota_reservations \
+                 WHERE project_id = $1 AND expires_at > $2)"
+            ));
+        }
         "server_groups" => {
             return Some(
                 "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM server_groups WHERE project_id = $1 AND $2 = $2"

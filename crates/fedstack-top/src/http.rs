@@ -1,7 +1,7 @@
 //! The top's HTTP surface: the OpenStack services under devstack-like prefixes and the
 //! federation admin API under `/fed/v1`, on one port.
 
-use crate::{compute, identity, image, sites, volume, Top};
+use crate::{compute, identity, image, network, sites, volume, Top};
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -25,6 +25,7 @@ pub fn router(top: Arc<Top>) -> Router {
         .nest("/compute", compute::router())
         .nest("/image", image::router())
         .nest("/volume", volume::router())
+        .nest("/networking", network::router())
         .nest(
             "/fed/v1",
             sites::api::router().layer(axum::middleware::from_fn(federation_service)),

@@ -13,6 +13,7 @@ pub mod http;
 pub mod identity;
 pub mod image;
 pub mod index;
+pub mod network;
 pub mod placement;
 pub mod quota;
 pub mod register;

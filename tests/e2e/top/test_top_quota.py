@@ -33,7 +33,11 @@ def tenant(fed, tmp_path_factory):
     clouds["clouds"]["quota-tenant"] = entry
     path = workdir / "clouds.yaml"
     path.write_text(yaml.safe_dump(clouds))
-    return {"name": name, "id": project["id"], "osc": Osc(path, workdir), "clouds_yaml": path}
+    osc = Osc(path, workdir)
+    # One top network: servers without --network ("auto") go on it, on whichever site.
+    net = osc("quota-tenant", "network", "create", "burst-net")
+    osc("quota-tenant", "subnet", "create", "--network", net["id"], "--subnet-range", "10.50.0.0/24", "burst-subnet")
+    return {"name": name, "id": project["id"], "osc": osc, "clouds_yaml": path, "network": net}
 
 
 def sdk(tenant) -> openstack.connection.Connection:
@@ -86,6 +90,10 @@ def test_concurrent_creates_over_three_sites_never_exceed_the_quota(fed, tenant)
         assert {s.id for s in servers} == set(made)
         zones = {s.availability_zone for s in servers}
         assert zones == {"CloudOne", "CloudTwo", "CloudThree"}, zones
+        # One pool over three sites: every address on the top network is distinct.
+        addresses = [a["addr"] for s in servers for a in s.addresses.get("burst-net", [])]
+        assert len(addresses) == INSTANCES and len(set(addresses)) == INSTANCES, addresses
+        assert all(a.startswith("10.50.0.") for a in addresses), addresses
         detail = conn.compute.get(f"/os-quota-sets/{tenant['id']}/detail").json()["quota_set"]
         assert detail["instances"] == {"limit": INSTANCES, "in_use": INSTANCES, "reserved": 0}
         # At the limit, one more is refused with Nova's message and figures.
@@ -123,3 +131,18 @@ def test_volume_quotas_answer_like_cinder(fed, tenant):
     finally:
         for v in made:
             osc("quota-tenant", "volume", "delete", v, json=False)
+
+
+def test_network_quotas_answer_like_neutron(fed, tenant):
+    osc = tenant["osc"]
+    osc("fedstack", "quota", "set", "--networks", "1", "--ports", "60", tenant["name"], json=False)
+    shown = osc("quota-tenant", "quota", "show", "--network", tenant["id"])
+    by_name = {r["Resource"]: r["Limit"] for r in shown} if isinstance(shown, list) else shown
+    assert by_name["networks"] == 1 and by_name["ports"] == 60, by_name
+    # The tenant already has its one network: a second one is over quota, on any site.
+    err = osc.fails("quota-tenant", "network", "create", "second-net")
+    assert "Quota exceeded for resources: ['network']" in err.stderr, err.stderr
+    details = sdk(tenant).network.get(f"/quotas/{tenant['id']}/details").json()["quota"]
+    assert details["network"] == {"limit": 1, "used": 1, "reserved": 0}
+    err = osc.fails("fedstack", "quota", "set", "--networks", "0", tenant["name"])
+    assert "must be greater than or equal to already used 1" in err.stderr, err.stderr

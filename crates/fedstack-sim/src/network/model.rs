@@ -376,14 +376,7 @@ impl Resource {
 
     /// Neutron's default limit (`-1` = unlimited).
     pub fn default_limit(self) -> i64 {
-        match self {
-            Resource::Network | Resource::Subnet => 100,
-            Resource::Subnetpool => -1,
-            Resource::Port => 500,
-            Resource::Router | Resource::RbacPolicy | Resource::SecurityGroup => 10,
-            Resource::Floatingip => 50,
-            Resource::SecurityGroupRule => 100,
-        }
+        fedstack_api_types::neutron::default_limit(self.name())
     }
 
     pub fn index(self) -> usize {

@@ -502,6 +502,9 @@ async fn create_on_site(
             let site_group = groups::ensure_on_site(top, g, site, &site_project).await?;
             body["os:scheduler_hints"] = json!({"group": site_group});
         }
+        let plugged =
+            crate::network::servers::plug(c, site, &site_project, top_id, &mut body["server"])
+                .await?;
         let call = with_mv(
             SiteRequest::new(
                 Method::POST,
@@ -518,6 +521,7 @@ async fn create_on_site(
             .await
             .map_err(|e| site_error(Service::Compute, site, e))?;
         if !resp.is_success() {
+            plugged.release(top).await;
             return Err(site_answer_error(site, resp.status, &resp.json()));
         }
         let answer = resp.json();
@@ -869,6 +873,7 @@ async fn delete(c: Caller, Path(id): Path<String>) -> Res {
         .mark_server_deleted(&id)
         .await
         .map_err(store_err)?;
+    crate::network::servers::unplug(top, &id).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -28,6 +28,7 @@ fn entries(top: &Top) -> Vec<CatalogEntry> {
             format!("{}/v2.1", top.service_root(Service::Compute)),
         ),
         entry("image", "glance", top.service_root(Service::Image)),
+        entry("network", "neutron", top.service_root(Service::Network)),
         entry(
             "block-storage",
             "cinder",

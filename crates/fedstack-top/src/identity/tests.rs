@@ -434,6 +434,7 @@ async fn catalog_lists_the_top_services() {
         ("identity", format!("{TOP}/identity/v3")),
         ("compute", format!("{TOP}/compute/v2.1")),
         ("image", format!("{TOP}/image")),
+        ("network", format!("{TOP}/networking")),
         ("federation", format!("{TOP}/fed/v1")),
         ("block-storage", format!("{TOP}/volume/v3")),
         ("volumev3", format!("{TOP}/volume/v3")),

@@ -4,6 +4,7 @@
 //! [`crate::tenancy`]), so the top's are the ones that hold.
 
 pub mod compute;
+pub mod network;
 pub mod volume;
 
 use crate::Top;
@@ -20,16 +21,13 @@ pub fn builtin_default(resource: &str) -> i64 {
     if let Some(k) = QuotaKind::from_key(resource) {
         return k.default_limit();
     }
-    match resource {
-        "volumes" | "snapshots" | "backups" | "groups" => 10,
-        "gigabytes" | "backup_gigabytes" => 1000,
-        "network" | "subnet" => 100,
-        "port" => 500,
-        "router" | "security_group" => 10,
-        "floatingip" => 50,
-        "security_group_rule" => 100,
-        _ => -1,
+    if fedstack_api_types::cinder::DEFAULTS
+        .iter()
+        .any(|(k, _)| *k == resource)
+    {
+        return fedstack_api_types::cinder::default_limit(resource);
     }
+    fedstack_api_types::neutron::default_limit(resource)
 }
 
 /// The limits in force for a project: its own, else the default class, else built-in.

@@ -129,7 +129,7 @@ pub async fn update(ctx: Ctx, Path(project): Path<String>, OsJson(body): OsJson)
             return Err(neutron_error(
                 400,
                 "BadRequest",
-                format!("Bad quota request: Quota limit {n} for {} must be greater than or equal to already used {used} and reserved 0.", r.name()),
+                fedstack_api_types::neutron::below_usage_message(r.name(), *n, used as i64),
             ));
         }
     }

@@ -40,7 +40,7 @@ pub fn over_quota(res: Resource) -> ApiError {
     neutron_error(
         409,
         "OverQuota",
-        format!("Quota exceeded for resources: ['{}'].", res.name()),
+        fedstack_api_types::neutron::over_quota_message(res.name()),
     )
 }
 
