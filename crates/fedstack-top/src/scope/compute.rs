@@ -119,7 +119,11 @@ async fn check<'a>(
     };
     let scope = super::expr::scope_key(kind.service);
     for id in ids {
-        match owner_site(&scoped, kind, id).await? {
+        if kind.service == Service::Network && is_top_network(c, id).await? {
+            // A top network spans every site: its pieces are made where a port needs them.
+            continue;
+        }
+        match owner_site(c, &scoped, kind, id).await? {
             Some(owner) if owner.id() == site.id() => {}
             Some(owner) => {
                 return Err(nova(
@@ -150,13 +154,36 @@ async fn check<'a>(
 }
 
 /// The site among `sites` that has resource `id` (asked as each site's admin).
+/// True when `id` names a top network (Neutron at the top).
+async fn is_top_network(c: &Caller, id: &str) -> Result<bool, ApiError> {
+    c.top
+        .store
+        .net_resource(fedstack_store::networks::net_kind::NETWORK, id)
+        .await
+        .map(|n| n.is_some())
+        .map_err(|e| nova(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
 async fn owner_site(
+    c: &Caller,
     sites: &[Arc<SiteHandle>],
     kind: &Reference,
     id: &str,
 ) -> Result<Option<Arc<SiteHandle>>, ApiError> {
     if uuid::Uuid::parse_str(id).is_err() {
         return Ok(None);
+    }
+    if kind.service == Service::Volume {
+        // A top volume lives where its route says; one outside the scope is not found there.
+        let route = c
+            .top
+            .store
+            .route(fedstack_store::routes::kind::VOLUME, id)
+            .await
+            .map_err(|e| nova(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        if let Some(site_id) = route.and_then(|r| r.site_id) {
+            return Ok(sites.iter().find(|s| s.id() == site_id).cloned());
+        }
     }
     for site in sites {
         let resp = site

@@ -172,7 +172,9 @@ pub async fn owned_route(
     let route = c.top.store.route(kind, id).await.map_err(store_err)?;
     match route {
         Some(r)
-            if r.state != state::DELETING && (c.is_admin() || r.project_id == c.project_id()) =>
+            if r.state != state::DELETING
+                && (c.is_admin() || r.project_id == c.project_id())
+                && c.scope_covers(Service::Volume, r.site_id.as_deref())? =>
         {
             Ok(r)
         }

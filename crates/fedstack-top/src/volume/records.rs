@@ -289,7 +289,15 @@ pub async fn list(k: &Kind, r: &Req, mv: Microversion, raw: Option<&str>, detail
     if all_tenants && r.c.is_admin() {
         q.project_id = project_filter;
     }
-    let rows = top.store.list_volume_rows(&q).await.map_err(store_err)?;
+    // A volume scope lists only its sites' records.
+    let scoped = r.c.scoped_read_sites(Service::Volume)?;
+    if let Some([one]) = scoped.as_deref() {
+        q.site_id = Some(one.id().to_string());
+    }
+    let mut rows = top.store.list_volume_rows(&q).await.map_err(store_err)?;
+    if let Some(sites) = &scoped {
+        rows.retain(|row| sites.iter().any(|s| s.id() == row.site_id));
+    }
     let items: Vec<Value> = rows
         .iter()
         .map(|row| {

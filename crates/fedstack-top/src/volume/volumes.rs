@@ -101,6 +101,39 @@ async fn source(
     Ok(None)
 }
 
+/// The site a new volume goes to under a volume scope: its source's or its zone's when the
+/// scope names that site (a 400 naming the scope's sites otherwise), else the scope's first.
+fn scoped_site(
+    sites: &[Arc<SiteHandle>],
+    az: Option<&str>,
+    source: Option<&Source>,
+) -> Result<Arc<SiteHandle>, fedstack_api_types::ApiError> {
+    let outside = |what: String| {
+        bad(format!(
+            "Invalid input received: {what} is outside the volume scope ({}).",
+            crate::scope::names(sites)
+        ))
+    };
+    if let Some(s) = source {
+        return sites
+            .iter()
+            .find(|x| x.id() == s.site.id())
+            .cloned()
+            .ok_or_else(|| outside(format!("{} on site {}", s.what, s.site.name())));
+    }
+    if let Some(az) = az {
+        return sites
+            .iter()
+            .find(|x| x.record.az == az)
+            .cloned()
+            .ok_or_else(|| outside(format!("availability zone {az}")));
+    }
+    sites
+        .first()
+        .cloned()
+        .ok_or_else(|| outside("every site".into()))
+}
+
 /// The site a new volume goes to: its source's, else its availability zone's, else placed.
 /// A source on another site than the zone asked for is refused, naming both.
 async fn choose_site(
@@ -169,7 +202,10 @@ async fn create(r: Req, Mv(mv): Mv, OsJson(body): OsJson) -> Res {
         None => None,
     };
     let az = opt_str(&raw, "availability_zone")?;
-    let site = choose_site(&top, az.as_deref(), source.as_ref()).await?;
+    let site = match r.c.scoped_write_sites(Service::Volume)? {
+        None => choose_site(&top, az.as_deref(), source.as_ref()).await?,
+        Some(sites) => scoped_site(&sites, az.as_deref(), source.as_ref())?,
+    };
     let route = records::begin_route(&top, &VOLUME, &site, r.c.project_id()).await?;
     let size = requested_size(&top, &raw).await;
     let claim = records::claim(&top, &route, false, size).await?;
