@@ -1,7 +1,7 @@
 //! The top's HTTP surface: the OpenStack services under devstack-like prefixes and the
 //! federation admin API under `/fed/v1`, on one port.
 
-use crate::{compute, identity, image, sites, Top};
+use crate::{compute, identity, image, migration, sites, Top};
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -24,9 +24,12 @@ pub fn router(top: Arc<Top>) -> Router {
         .nest("/identity", identity::router())
         .nest("/compute", compute::router())
         .nest("/image", image::router())
+        .route("/metrics", axum::routing::get(migration::api::metrics))
         .nest(
             "/fed/v1",
-            sites::api::router().layer(axum::middleware::from_fn(federation_service)),
+            sites::api::router()
+                .merge(migration::api::router())
+                .layer(axum::middleware::from_fn(federation_service)),
         )
         .layer(axum::middleware::from_fn(service_middleware))
         .layer(TraceLayer::new_for_http())
