@@ -279,12 +279,16 @@ def test_destination_failing_mid_transfer_rolls_back(mig):
     r = mig.fedstack("migration", "start", s["id"], "--destination", "MigThree", "--wait", "-f", "json")
     assert r.returncode != 0
     assert "rolled_back" in r.stderr and "MigThree" in r.stderr, r.stderr
+    m = json.loads(r.stdout)
+    assert m["state"] == "rolled_back" and "MigThree" in m["error"], m
     assert mig.assert_one_copy_routed(s) == "MigOne"
     assert mig.show(s["id"])["status"] == "ACTIVE", "the source runs again"
-    ports = mig.sites["MigThree"].get("network", "/v2.0/ports").json()["ports"]
-    assert not [p for p in ports if p["name"].startswith("fedstack-migration-")]
-    images = mig.sites["MigThree"].get("image", "/v2/images").json()["images"]
-    assert not [i for i in images if i["name"].startswith("fedstack-migration-")]
+    made_here = f"fedstack-migration-{m['id']}"
+    for site in ("MigOne", "MigThree"):
+        ports = mig.sites[site].get("network", "/v2.0/ports").json()["ports"]
+        assert not [p for p in ports if p["name"].startswith(made_here)]
+        images = mig.sites[site].get("image", "/v2/images").json()["images"]
+        assert not [i for i in images if i["name"] == made_here], "snapshot and copy are deleted"
 
 
 def test_source_going_down_mid_way_rolls_back_once_it_returns(mig):
