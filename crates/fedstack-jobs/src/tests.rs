@@ -195,9 +195,11 @@ async fn steps_run_once_in_order() {
     assert_eq!(j.state, JobState::Done);
     assert_eq!(r.progress(&j), 100.0);
     assert!(j.lease_owner.is_none() && j.finished_at.is_some());
-    let w = fake.world.lock().unwrap();
-    assert_eq!(w.made.values().sum::<u32>(), 4);
-    assert!(w.undone.is_empty());
+    {
+        let w = fake.world.lock().unwrap();
+        assert_eq!(w.made.values().sum::<u32>(), 4);
+        assert!(w.undone.is_empty());
+    }
     let done: Vec<_> = event_kinds(&s, &id)
         .await
         .into_iter()
@@ -247,9 +249,11 @@ async fn a_fatal_failure_rolls_back_in_reverse() {
     let j = settle(&s, &id).await;
     assert_eq!(j.state, JobState::RolledBack);
     assert_eq!(j.error.as_deref(), Some("c cannot be done"));
-    let w = fake.world.lock().unwrap();
-    assert_eq!(w.undone, ["c", "b", "a"]);
-    assert!(w.live.is_empty(), "nothing left behind: {:?}", w.live);
+    {
+        let w = fake.world.lock().unwrap();
+        assert_eq!(w.undone, ["c", "b", "a"]);
+        assert!(w.live.is_empty(), "nothing left behind: {:?}", w.live);
+    }
     assert!(s.active_on("server/1").await.unwrap().is_none());
 }
 
@@ -390,10 +394,12 @@ async fn a_crashed_node_s_job_resumes_without_doing_a_step_twice() {
     tokio::spawn(r.clone().run());
     let j = settle(&s, &id).await;
     assert_eq!(j.state, JobState::Done);
-    let w = fake.world.lock().unwrap();
-    assert_eq!(w.made["a"], 1);
-    assert_eq!(w.made["b"], 1, "the re-run of b found what it made");
-    assert_eq!(w.made["c"], 1);
+    {
+        let w = fake.world.lock().unwrap();
+        assert_eq!(w.made["a"], 1);
+        assert_eq!(w.made["b"], 1, "the re-run of b found what it made");
+        assert_eq!(w.made["c"], 1);
+    }
     assert!(event_kinds(&s, &id)
         .await
         .contains(&"resumed:b".to_string()));
