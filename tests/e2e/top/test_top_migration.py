@@ -333,7 +333,12 @@ def test_sigkill_in_each_step_ends_done_or_rolled_back_with_one_copy(mig):
         for site in ("MigOne", "MigTwo"):
             mig.control.latency(site, 300)
         mid = mig.start(s["id"], "MigTwo")["id"]
-        wait_for(lambda: mig.migration(mid)["step"] in (step, None), timeout=120, interval=0.05, what=f"step {step}")
+        if step in ("switch", "power", "cleanup"):
+            # These steps make few site calls: slower sites widen their window.
+            wait_for(lambda: mig.migration(mid)["step"] in ("boot", None), timeout=120, interval=0.05, what="step boot")
+            for site in ("MigOne", "MigTwo"):
+                mig.control.latency(site, 1500)
+        wait_for(lambda: mig.migration(mid)["step"] in (step, None), timeout=120, interval=0.02, what=f"step {step}")
         at = mig.migration(mid)["step"]
         mig.top.kill()
         hit.append(at)
@@ -343,5 +348,5 @@ def test_sigkill_in_each_step_ends_done_or_rolled_back_with_one_copy(mig):
         assert m["state"] in ("done", "rolled_back"), m
         site = mig.assert_one_copy_routed(s)
         assert site == ("MigTwo" if m["state"] == "done" else "MigOne")
-        assert any(e["kind"] == "resumed" for e in m.get("events", mig.migration(mid)["events"])) or at is None
-    assert len(set(hit) - {None}) >= 7, f"killed in steps {hit}"
+        assert at is None or any(e["kind"] == "resumed" for e in m["events"]), m["events"]
+    assert len(set(hit) - {None}) >= 8, f"killed in steps {hit}"

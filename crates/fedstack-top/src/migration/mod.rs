@@ -23,10 +23,12 @@ use std::sync::{Arc, Weak};
 /// The job kind of a cold migration.
 pub const KIND: &str = "migration";
 
-/// The job runner of a top node, with the workflows that need the top.
+/// The job runner of a top node, with the workflows that need the top: cold migration and
+/// image replication.
 pub fn runner(store: JobStore, top: Weak<Top>) -> Runner {
     let mut r = Runner::new(store, RunnerConfig::default());
-    r.register(Arc::new(workflow::ColdMigration::new(top)));
+    r.register(Arc::new(workflow::ColdMigration::new(top.clone())));
+    r.register(Arc::new(crate::image::replicate::Replication::new(top)));
     r
 }
 
