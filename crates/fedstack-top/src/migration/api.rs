@@ -296,10 +296,14 @@ async fn cancel(c: Caller, Path(id): Path<String>) -> Res {
             .into_response()),
         CancelOutcome::TooLate(j) => Err(err(
             StatusCode::CONFLICT,
-            format!(
-                "Migration {id} cannot be cancelled: it is {} and past the point of no return.",
-                j.state.as_str()
-            ),
+            if j.state.is_final() {
+                format!(
+                    "Migration {id} cannot be cancelled: it has ended ({}).",
+                    j.state.as_str()
+                )
+            } else {
+                format!("Migration {id} cannot be cancelled: the server already runs on the destination.")
+            },
         )),
         CancelOutcome::NotFound => Err(not_found(&id)),
     }

@@ -16,6 +16,9 @@ mod source;
 mod transfer;
 mod workflow;
 
+#[cfg(test)]
+mod tests;
+
 use crate::Top;
 use fedstack_jobs::{JobStore, Runner, RunnerConfig};
 use std::sync::{Arc, Weak};
