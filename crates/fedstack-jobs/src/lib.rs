@@ -8,6 +8,10 @@
 //! cancel stops the running step at its next check and rolls the job back. One job is active
 //! per resource, and an idempotency key returns the job it already created.
 //!
+//! Its tables (`jobs`, `job_events`) are made by the store's one migration set
+//! (`fedstack-store/migrations/0004_jobs.sql`); [`JobStore`] works on that pool through sqlx
+//! `Any`, on SQLite and PostgreSQL alike.
+//!
 //! The engine knows nothing of sites or OpenStack: workflows (cold migration, image
 //! replication) live with the code that can reach sites (`fedstack-top`) and register here.
 
