@@ -349,4 +349,7 @@ def test_sigkill_in_each_step_ends_done_or_rolled_back_with_one_copy(mig):
         site = mig.assert_one_copy_routed(s)
         assert site == ("MigTwo" if m["state"] == "done" else "MigOne")
         assert at is None or any(e["kind"] == "resumed" for e in m["events"]), m["events"]
+        # Free the quota of the tenant's project on the sites for the next round.
+        assert mig.admin.delete("compute", f"/servers/{s['id']}").status_code == 204
+        wait_for(lambda: mig.admin.get("compute", f"/servers/{s['id']}").status_code == 404, what="server deleted")
     assert len(set(hit) - {None}) >= 8, f"killed in steps {hit}"
