@@ -1,7 +1,7 @@
 //! The top's HTTP surface: the OpenStack services under devstack-like prefixes and the
 //! federation admin API under `/fed/v1`, on one port.
 
-use crate::{compute, identity, image, network, sites, volume, Top};
+use crate::{compute, identity, image, migration, network, sites, volume, Top};
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -26,9 +26,12 @@ pub fn router(top: Arc<Top>) -> Router {
         .nest("/image", image::router())
         .nest("/volume", volume::router())
         .nest("/networking", network::router())
+        .route("/metrics", axum::routing::get(migration::api::metrics))
         .nest(
             "/fed/v1",
-            sites::api::router().layer(axum::middleware::from_fn(federation_service)),
+            sites::api::router()
+                .merge(migration::api::router())
+                .layer(axum::middleware::from_fn(federation_service)),
         )
         .layer(axum::middleware::from_fn(service_middleware))
         .layer(TraceLayer::new_for_http())

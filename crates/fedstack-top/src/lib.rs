@@ -13,6 +13,7 @@ pub mod http;
 pub mod identity;
 pub mod image;
 pub mod index;
+pub mod migration;
 pub mod network;
 pub mod placement;
 pub mod quota;
@@ -45,6 +46,8 @@ pub struct Top {
     pub tokens: TokenService,
     pub secrets: SecretBox,
     pub sites: SiteRegistry,
+    /// Durable jobs (migrations) of this node.
+    pub jobs: Arc<fedstack_jobs::Runner>,
     /// Per-key async locks serialising work on one resource within this node.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -60,7 +63,9 @@ impl Top {
         let secrets = SecretBox::load_or_create(&config.data_dir)?;
         let sites = SiteRegistry::new(Duration::from_millis(config.site_timeout_ms));
         sites.load(&store, &secrets).await?;
-        Ok(Arc::new(Top {
+        let job_store = fedstack_jobs::JobStore::new(store.pool().clone());
+        Ok(Arc::new_cyclic(|me| Top {
+            jobs: Arc::new(migration::runner(job_store, me.clone())),
             config,
             public_url: public_url.trim_end_matches('/').to_string(),
             store,
@@ -81,12 +86,13 @@ impl Top {
     }
 
     /// Starts the background loops of this node: site health, the index sync, image
-    /// replication and registration, the volume index.
+    /// replication and registration, the volume index, the job runner.
     pub fn spawn_loops(self: &Arc<Self>) {
         tokio::spawn(sites::health::run(self.clone()));
         tokio::spawn(index::run(self.clone()));
         image::spawn_loops(self);
         volume::spawn_loops(self);
+        tokio::spawn(self.jobs.clone().run());
     }
 
     /// The root of one service at the top, e.g. `http://127.0.0.1:8080/compute`.

@@ -10,6 +10,8 @@
 //!
 //! Timed calls of a figure and of its reference alternate, so that both see the same noise.
 
+mod migration;
+
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use fedstack_api_types::Service;
@@ -59,6 +61,9 @@ enum Bench {
     Sim(SimBench),
     /// `server show` and `server list` through the top against directly on the sites.
     Top(TopBench),
+    /// A cold migration of a server with an N MiB disk between two sites against a plain
+    /// copy of the same bytes between them.
+    Migration(migration::MigrationBench),
 }
 
 /// Options of `fedstack bench sim`.
@@ -100,6 +105,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.bench {
         Bench::Sim(a) => bench_sim(a).await,
         Bench::Top(a) => bench_top(a).await,
+        Bench::Migration(a) => migration::bench(a).await,
     }
 }
 

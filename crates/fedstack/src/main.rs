@@ -1,6 +1,7 @@
 //! `fedstack`: run many OpenStack clouds as one.
 
 mod bench_cmd;
+mod migration_cmd;
 mod osc;
 mod output;
 mod serve_cmd;
@@ -30,6 +31,8 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Register and operate sites (through the top's /fed/v1 API).
     Site(site_cmd::SiteArgs),
+    /// Move servers between sites (cold migration through the top's /fed/v1 API).
+    Migration(migration_cmd::MigrationArgs),
     /// Measure the sim and the top against in-run references (see README: Benchmarks).
     Bench(bench_cmd::BenchArgs),
     /// Issue top tokens, bound to a site scope (see README: Scoped collaboration).
@@ -58,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Up(args) => up_cmd::run(args).await,
         Command::Serve(args) => serve_cmd::run(args).await,
         Command::Site(args) => site_cmd::run(args).await,
+        Command::Migration(args) => migration_cmd::run(args).await,
         Command::Bench(args) => bench_cmd::run(args).await,
         Command::Token(args) => token_cmd::run(args).await,
     }

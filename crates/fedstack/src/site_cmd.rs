@@ -116,7 +116,7 @@ fn labels(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
         .collect()
 }
 
-async fn call(
+pub(crate) async fn call(
     client: &SiteClient,
     method: Method,
     path: String,

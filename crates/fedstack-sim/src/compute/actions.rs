@@ -322,11 +322,19 @@ fn snapshot_image(s: &Server, name: &str, extra: Map<String, Value>) -> NewImage
         properties.insert(k.into(), json!(v));
     }
     properties.extend(extra);
+    let data = s.disk.bytes();
+    // Nova snapshots in the format of the instance's disk: qcow2 disks give qcow2 images,
+    // raw ones raw images (a format Glance's inspector would refuse otherwise).
+    let format = if data.starts_with(b"QFI\xfb") {
+        "qcow2"
+    } else {
+        "raw"
+    };
     NewImage {
         owner: s.project_id.clone(),
         name: name.to_string(),
-        data: s.disk.bytes(),
-        disk_format: Some("qcow2".into()),
+        data,
+        disk_format: Some(format.into()),
         container_format: Some("bare".into()),
         visibility: Visibility::Private,
         min_disk: s.flavor.disk,

@@ -1,5 +1,6 @@
-//! The copy of a top image to a site, a durable job in `image_copies`
-//! (`pending` → `copying` → `active` | `failed`): the image is created on the site with the
+//! The copy of a top image to a site, recorded in `image_copies`
+//! (`pending` → `copying` → `active` | `failed`) and run as an `image-copy` job (see
+//! `replicate`): the image is created on the site with the
 //! top's ID and properties, in the site project of its owner (public images with the
 //! service account's own scope), its data is streamed from the top's file, and the site's
 //! sha512 must equal the top's. Every step can be re-run: a retry finds what an earlier
@@ -67,8 +68,8 @@ pub async fn copy_now(top: &Top, image_id: &str, site: &SiteHandle) -> Result<St
     run_locked(top, image_id, site).await
 }
 
-/// Records a pending copy of the image to every enabled site that has none and starts the
-/// copies to the sites that are up (the worker runs the others when they are).
+/// Records a pending copy of the image to every enabled site that has none and submits the
+/// copies to the sites that are up as jobs (the worker submits the others when they are).
 pub async fn schedule_eager(top: &Arc<Top>, image_id: &str) -> Result<(), StoreError> {
     let sites = top.sites.all();
     for site in sites
@@ -93,16 +94,16 @@ pub async fn schedule_eager(top: &Arc<Top>, image_id: &str) -> Result<(), StoreE
     Ok(())
 }
 
-/// Starts the copy of an image to a site now when the site is up (else the worker runs it
-/// when it is).
+/// Submits the copy of an image to a site as a replication job now when the site is up (else
+/// the worker submits it when it is).
 fn start(top: &Arc<Top>, image_id: &str, site: Arc<SiteHandle>) {
     if !site.is_up() {
         return;
     }
     let (top, id) = (top.clone(), image_id.to_string());
     tokio::spawn(async move {
-        if let Err(e) = copy_now(&top, &id, &site).await {
-            tracing::warn!(image = %id, site = %site.name(), error = %e, "image copy failed; the worker retries it");
+        if let Err(e) = super::replicate::submit(&top, &id, site.id()).await {
+            tracing::warn!(image = %id, site = %site.name(), error = %e, "image copy not submitted; the worker retries it");
         }
     });
 }

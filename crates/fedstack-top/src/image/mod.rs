@@ -19,6 +19,7 @@ mod mirror;
 mod patch;
 mod record;
 mod register;
+pub(crate) mod replicate;
 mod storage;
 #[cfg(test)]
 mod tests;
@@ -62,8 +63,8 @@ pub fn router() -> Router<Arc<Top>> {
         .fallback(api::not_found)
 }
 
-/// Starts the image loops of this node: the copy worker (pending, failed and interrupted
-/// copies) and the registration of site images.
+/// Starts the image loops of this node: the copy worker (submits pending, failed and
+/// interrupted copies as jobs) and the registration of site images.
 pub fn spawn_loops(top: &Arc<Top>) {
     tokio::spawn(worker::run(top.clone()));
     tokio::spawn(register::run(top.clone()));

@@ -1,18 +1,17 @@
-//! The copy worker: runs pending copies, retries failed ones with backoff, and resumes copies
-//! left `copying` by a process that stopped (a copy whose lock nobody in this node holds).
+//! The copy worker: submits pending copies as `image-copy` jobs, failed ones again after a
+//! backoff, and copies left `copying` with no job (the engine dedups: one active job per
+//! image and site, and resumes the jobs of a node that stopped).
 
-use super::copy::{self, COPYING, FAILED, PENDING};
+use super::copy::{COPYING, FAILED, PENDING};
+use super::replicate;
 use crate::Top;
 use fedstack_store::images::ImageCopy;
 use fedstack_store::{now_ms, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 
 /// How often the worker looks for work.
 const POLL: Duration = Duration::from_secs(1);
-/// Copies running at once in this node.
-const PARALLEL: usize = 4;
 /// Failed attempts after which a copy is left failed (a boot there still retries it).
 const MAX_ATTEMPTS: i64 = 12;
 /// Longest wait between two attempts.
@@ -20,9 +19,8 @@ const MAX_BACKOFF_MS: i64 = 60_000;
 
 /// Runs forever.
 pub async fn run(top: Arc<Top>) {
-    let slots = Arc::new(Semaphore::new(PARALLEL));
     loop {
-        if let Err(e) = round(&top, &slots).await {
+        if let Err(e) = round(&top).await {
             tracing::warn!(error = %e, "image copy worker round failed");
         }
         tokio::time::sleep(POLL).await;
@@ -44,31 +42,23 @@ fn due(c: &ImageCopy, now: i64) -> bool {
     }
 }
 
-/// Starts every due copy to a site that is up, as long as slots are free.
-async fn round(top: &Arc<Top>, slots: &Arc<Semaphore>) -> Result<(), StoreError> {
+/// Submits every due copy to a site that is up.
+async fn round(top: &Arc<Top>) -> Result<(), StoreError> {
     let now = now_ms();
     for state in [PENDING, COPYING, FAILED] {
         for c in top.store.image_copies_in_state(state).await? {
-            if !due(&c, now) {
+            if !due(&c, now) || !top.sites.get(&c.site_id).is_some_and(|s| s.is_up()) {
                 continue;
             }
-            let Some(site) = top.sites.get(&c.site_id).filter(|s| s.is_up()) else {
-                continue;
-            };
-            let Ok(guard) = copy::lock(top, &c.image_id, &c.site_id).try_lock_owned() else {
-                continue;
-            };
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                return Ok(());
-            };
-            let top = top.clone();
-            tokio::spawn(async move {
-                let _held = (guard, slot);
-                if let Err(e) = copy::run_locked(&top, &c.image_id, &site).await {
-                    tracing::warn!(image = %c.image_id, site = %site.name(), attempts = c.attempts + 1, error = %e, "image copy failed");
-                }
-            });
+            if let Err(e) = replicate::submit(top, &c.image_id, &c.site_id).await {
+                tracing::warn!(image = %c.image_id, site = %c.site_id, error = %e, "image copy not submitted");
+            }
         }
+    }
+    // Runs the copies whose backoff ended, also where no job loop runs (tests of the image
+    // loops alone).
+    if let Err(e) = top.jobs.round().await {
+        tracing::warn!(error = %e, "image copy jobs not started");
     }
     Ok(())
 }

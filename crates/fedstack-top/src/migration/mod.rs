@@ -1,0 +1,41 @@
+//! Cold migration of a server from its site to another, through standard APIs only, as a
+//! durable job of `fedstack-jobs`: preflight → stop → snapshot → transfer the image data
+//! site to site (streamed, sha512 verified) → recreate the ports with the same fixed IPs and
+//! MACs → boot on the destination with the same flavor, key pair, metadata, tags, user data
+//! and server group → switch the routing (the top ID does not change) → power state as it
+//! was → delete the source server and the temporary images. Any failure before the switch
+//! undoes what was made on the destination and leaves the source as it was.
+//!
+//! The engine (`fedstack-jobs`) knows nothing of sites; this module is the workflow, which
+//! needs the top's site clients, tenancy and routing, and the `/fed/v1/migrations` API.
+
+pub mod api;
+pub mod ports;
+mod site;
+mod source;
+mod transfer;
+mod workflow;
+
+#[cfg(test)]
+mod tests;
+
+use crate::Top;
+use fedstack_jobs::{JobStore, Runner, RunnerConfig};
+use std::sync::{Arc, Weak};
+
+/// The job kind of a cold migration.
+pub const KIND: &str = "migration";
+
+/// The job runner of a top node, with the workflows that need the top: cold migration and
+/// image replication.
+pub fn runner(store: JobStore, top: Weak<Top>) -> Runner {
+    let mut r = Runner::new(store, RunnerConfig::default());
+    r.register(Arc::new(workflow::ColdMigration::new(top.clone())));
+    r.register(Arc::new(crate::image::replicate::Replication::new(top)));
+    r
+}
+
+/// The resource key of a server (one active job per server).
+pub fn server_resource(top_id: &str) -> String {
+    format!("server/{top_id}")
+}

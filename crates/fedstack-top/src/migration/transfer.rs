@@ -1,0 +1,184 @@
+//! The image data from one site to another: streamed from the source's Glance into the
+//! destination's (never held whole), counted for progress, hashed on the way and checked
+//! against the source's sha512 and the destination's. A re-run finds a finished copy by its
+//! recorded ID and hash and does not move the bytes again.
+
+use super::site::{self, site_failure};
+use crate::sites::SiteHandle;
+use fedstack_api_types::glance::data::OCTET_STREAM;
+use fedstack_jobs::{JobContext, StepError};
+use fedstack_site_client::{Scope, SiteRequest};
+use futures::StreamExt;
+use reqwest::Method;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha512};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How often progress is recorded while bytes flow.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// One end of the copy: a site and the project the image lives in there.
+pub struct End<'a> {
+    pub site: &'a SiteHandle,
+    pub project: &'a str,
+}
+
+impl End<'_> {
+    fn scope(&self) -> Scope {
+        Scope::Project(self.project.to_string())
+    }
+}
+
+/// Copies the source image `image_id` to the destination: the destination image ID, recorded
+/// under `key` before it is created there.
+pub async fn copy_image(
+    cx: &mut JobContext,
+    from: &End<'_>,
+    image_id: &str,
+    to: &End<'_>,
+    key: &str,
+) -> Result<String, StepError> {
+    let src = site::wait_image(cx, from.site, image_id).await?;
+    let want = src["os_hash_value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let size = src["size"].as_u64().unwrap_or(0);
+    let mut id: String = cx.get(key).unwrap_or_else(|| image_id.to_string());
+    match site::image(to.site, &id).await? {
+        Some(d) if d["status"] == "active" && d["os_hash_value"] == want.as_str() => {
+            cx.progress(size, size).await?;
+            return Ok(id);
+        }
+        Some(d) if d["status"] == "queued" => {}
+        Some(_) => {
+            site::delete_image(to.site, &id).await?;
+            id = uuid::Uuid::new_v4().to_string();
+            cx.put(key, &id).await?;
+            create(to, &src, &id).await?;
+        }
+        None => {
+            cx.put(key, &id).await?;
+            if !create(to, &src, &id).await? {
+                id = uuid::Uuid::new_v4().to_string();
+                cx.put(key, &id).await?;
+                create(to, &src, &id).await?;
+            }
+        }
+    }
+    let got = stream(cx, from, image_id, to, &id, size).await?;
+    if got != want {
+        return Err(StepError::Fatal(format!(
+            "the bytes read from site {} do not match the image's sha512",
+            from.site.name()
+        )));
+    }
+    let copy = site::wait_image(cx, to.site, &id).await?;
+    if copy["os_hash_value"] != want.as_str() {
+        site::delete_image(to.site, &id).await?;
+        return Err(StepError::Transient(format!(
+            "the copy on site {} has another sha512 than the source; it was deleted",
+            to.site.name()
+        )));
+    }
+    Ok(id)
+}
+
+/// Creates the queued image on the destination: false when the site refuses the ID (409).
+async fn create(to: &End<'_>, src: &Value, id: &str) -> Result<bool, StepError> {
+    let body = json!({
+        "id": id,
+        "name": src["name"],
+        "disk_format": src["disk_format"],
+        "container_format": src["container_format"],
+        "visibility": "private",
+    });
+    let r = site::send(
+        to.site,
+        SiteRequest::new(Method::POST, "image", "/v2/images", to.scope()).json(&body),
+    )
+    .await?;
+    if r.status.as_u16() == 409 {
+        return Ok(false);
+    }
+    r.ok().map(|_| true).map_err(|e| site_failure(to.site, e))
+}
+
+/// Streams the data; the sha512 of what went through.
+async fn stream(
+    cx: &mut JobContext,
+    from: &End<'_>,
+    image_id: &str,
+    to: &End<'_>,
+    id: &str,
+    size: u64,
+) -> Result<String, StepError> {
+    let download = from
+        .site
+        .client
+        .send_streaming(SiteRequest::new(
+            Method::GET,
+            "image",
+            format!("/v2/images/{image_id}/file"),
+            from.scope(),
+        ))
+        .await
+        .map_err(|e| site_failure(from.site, e))?;
+    if !download.status().is_success() {
+        return Err(StepError::Transient(format!(
+            "site {} answered {} to the image download",
+            from.site.name(),
+            download.status()
+        )));
+    }
+    let moved = Arc::new(AtomicU64::new(0));
+    let hasher = Arc::new(Mutex::new(Sha512::new()));
+    let (m, h) = (moved.clone(), hasher.clone());
+    let body = download.bytes_stream().map(move |chunk| {
+        if let Ok(c) = &chunk {
+            m.fetch_add(c.len() as u64, Ordering::Relaxed);
+            if let Ok(mut h) = h.lock() {
+                h.update(c);
+            }
+        }
+        chunk
+    });
+    let req = SiteRequest::new(
+        Method::PUT,
+        "image",
+        format!("/v2/images/{id}/file"),
+        to.scope(),
+    )
+    .header("content-type", OCTET_STREAM)
+    .header("content-length", &size.to_string());
+    let upload = to
+        .site
+        .client
+        .send_body(req, reqwest::Body::wrap_stream(body));
+    tokio::pin!(upload);
+    let answer = loop {
+        tokio::select! {
+            r = &mut upload => break r,
+            _ = tokio::time::sleep(PROGRESS_EVERY) => {
+                cx.progress(moved.load(Ordering::Relaxed), size).await?;
+            }
+        }
+    };
+    let answer = answer.map_err(|e| site_failure(to.site, e))?;
+    answer.ok().map_err(|e| site_failure(to.site, e))?;
+    let done = moved.load(Ordering::Relaxed);
+    cx.progress(done, size).await?;
+    if done != size {
+        return Err(StepError::Transient(format!(
+            "{done} of {size} bytes arrived from site {}",
+            from.site.name()
+        )));
+    }
+    let digest = hasher
+        .lock()
+        .map(|h| hex::encode(h.clone().finalize()))
+        .map_err(|_| StepError::Fatal("the hasher was poisoned".into()))?;
+    Ok(digest)
+}

@@ -1,0 +1,355 @@
+"""Cold migration of servers between sites, against real processes: a `fedstack sim` with three
+sites and a `fedstack serve` top (fixed port and data directory) that the tests SIGKILL and
+restart while the sites live on. Migrations are driven with the `fedstack migration` CLI and the
+/fed/v1 API; disks are written and read through the sims' control API."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import os
+import pathlib
+import random
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+import yaml
+
+from simharness import Api, Control, load_clouds, wait_for
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+BIN = pathlib.Path(os.environ.get("FEDSTACK_BIN", REPO / "target" / "debug" / "fedstack"))
+SITES = ["MigOne", "MigTwo", "MigThree"]
+MIB = 1024 * 1024
+FINAL = {"done", "rolled_back", "cancelled", "failed"}
+
+
+class Process:
+    """A fedstack process that prints a ready line."""
+
+    def __init__(self, args: list[str], workdir: pathlib.Path, ready: str, log: str, timeout: float = 60):
+        self.stderr_path = workdir / log
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        self.proc = subprocess.Popen([str(BIN), *args], cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=open(self.stderr_path, "ab"), text=True)
+        threading.Thread(target=self._read, args=(ready,), daemon=True).start()
+        if not self._ready.wait(timeout):
+            self.stop()
+            raise RuntimeError(f"{args[0]} not ready in {timeout}s: {self.lines} {self.stderr_path.read_text()[-2000:]}")
+
+    def _read(self, ready: str) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if line.startswith(ready):
+                self.ready_line = line
+                self._ready.set()
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mig:
+    """The sims, the (restartable) top, and ways to talk to them."""
+
+    def __init__(self, workdir: pathlib.Path):
+        self.workdir = workdir
+        (workdir / "sites.yaml").write_text(yaml.safe_dump({"sites": [{"name": s} for s in SITES], "timing": {"build_ms": 200, "action_ms": 100, "image_ms": 100, "volume_ms": 100}}))
+        self.sim = Process(["sim", "--config", "sites.yaml", "--clouds-yaml", "sims.yaml"], workdir, "fedstack sim ready:", "sim.log")
+        self.control = Control(re.search(r"control: (\S+)", self.sim.ready_line).group(1))
+        port = free_port()
+        self.top_url = f"http://127.0.0.1:{port}"
+        (workdir / "top.yaml").write_text(yaml.safe_dump({"listen": f"127.0.0.1:{port}", "data_dir": str(workdir / "data"), "health_interval_ms": 500, "sync_interval_ms": 500, "site_timeout_ms": 5000}))
+        clouds = yaml.safe_load((workdir / "sims.yaml").read_text())
+        clouds["clouds"]["fedstack"] = {"auth": {"auth_url": f"{self.top_url}/identity/v3", "username": "admin", "password": "secret", "project_name": "admin", "user_domain_name": "Default", "project_domain_name": "Default"}, "auth_type": "password", "region_name": "RegionOne", "identity_api_version": 3, "interface": "public"}
+        self.clouds_yaml = workdir / "clouds.yaml"
+        self.clouds_yaml.write_text(yaml.safe_dump(clouds))
+        self.clouds = load_clouds(self.clouds_yaml)
+        self.top: Process | None = None
+        self.start_top()
+        for s in SITES:
+            auth_url = self.clouds[s]["auth"]["auth_url"]
+            r = self.fedstack("site", "create", s, "--auth-url", auth_url, "--username", "admin", "--password", "secret", "--project-name", "admin")
+            assert r.returncode == 0, r.stderr
+        self.wait_sites_up()
+        self.sites = {s: Api(s, self.clouds[s]) for s in SITES}
+        self.nets = {s: self.sites[s].get("network", "/v2.0/networks?name=private").json()["networks"][0]["id"] for s in SITES}
+        self.flavor = next(f["id"] for f in self.admin.get("compute", "/flavors").json()["flavors"] if f["name"] == "m1.tiny")
+        img = self.admin.post("image", "/v2/images", {"name": "mig-base", "disk_format": "raw", "container_format": "bare"}).json()
+        r = self.admin.request("PUT", "image", f"/v2/images/{img['id']}/file", data=os.urandom(64 * 1024), headers={"Content-Type": "application/octet-stream"})
+        assert r.status_code == 204, r.text
+        self.image = img["id"]
+        r = self.admin.post("compute", "/os-keypairs", {"keypair": {"name": "mig-key"}})
+        assert r.status_code in (200, 201), r.text
+        self.ips = itertools.count(random.randrange(0, 200) * 250)
+
+    def start_top(self) -> None:
+        self.top = Process(["serve", "--config", "top.yaml", "--admin-password", "secret"], self.workdir, "fedstack serve ready:", "top.log")
+        self.admin = Api("fedstack", self.clouds["fedstack"])
+
+    def restart_top(self) -> None:
+        self.start_top()
+        self.wait_sites_up()
+
+    def wait_sites_up(self) -> None:
+        def up():
+            r = self.fedstack("site", "list", "-f", "json")
+            return r.returncode == 0 and all(s["State"] == "up" for s in json.loads(r.stdout)) and len(json.loads(r.stdout)) == len(SITES)
+        wait_for(up, timeout=60, what="sites up at the top")
+
+    def fedstack(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(self.clouds_yaml))
+        return subprocess.run([str(BIN), *args, "--os-cloud", "fedstack"], capture_output=True, text=True, env=env, cwd=self.workdir, timeout=timeout)
+
+    def fed(self, method: str, path: str, body=None):
+        return self.admin.request(method, "compute", f"{self.top_url}/fed/v1{path}", json_body=body)
+
+    def reset_faults(self) -> None:
+        for s in SITES:
+            assert not self.control.reset(s)
+
+    # -- servers -----------------------------------------------------------
+    def site_copies(self, top_id: str) -> dict[str, list[dict]]:
+        """The servers carrying `top_id` as their routing marker, per site."""
+        out = {}
+        for s, api in self.sites.items():
+            servers = api.get("compute", "/servers/detail?all_tenants=1", microversion="2.96").json()["servers"]
+            out[s] = [x for x in servers if x["metadata"].get("fedstack_top_id") == top_id]
+        return out
+
+    def site_server(self, top_id: str) -> tuple[str, dict]:
+        copies = {s: c for s, c in self.site_copies(top_id).items() if c}
+        assert len(copies) == 1 and len(next(iter(copies.values()))) == 1, f"one copy of {top_id}: {copies}"
+        site, [server] = next(iter(copies.items()))
+        return site, server
+
+    def boot(self, site: str, disk: bytes | None = None, name: str = "vm") -> dict:
+        n = next(self.ips)
+        ip = f"10.1.{100 + n // 250 % 150}.{2 + n % 250}"
+        body = {"server": {"name": name, "imageRef": self.image, "flavorRef": self.flavor, "availability_zone": site, "networks": [{"uuid": self.nets[site], "fixed_ip": ip}], "metadata": {"role": "db", "name": name}, "tags": ["mig", name], "key_name": "mig-key", "user_data": base64.b64encode(b"#!/bin/sh\necho hi\n").decode()}}
+        r = self.admin.post("compute", "/servers", body, microversion="2.52")
+        assert r.status_code == 202, r.text
+        sid = r.json()["server"]["id"]
+        wait_for(lambda: self.show(sid)["status"] == "ACTIVE", timeout=60, what=f"server {sid} ACTIVE")
+        _, server = self.site_server(sid)
+        if disk is not None:
+            self.control.put_disk(site, server["id"], disk)
+        mac = server["addresses"]["private"][0]["OS-EXT-IPS-MAC:mac_addr"]
+        return {"id": sid, "site": site, "site_id": server["id"], "ip": ip, "mac": mac, "sha512": self.control.disk_sha512(site, server["id"])["sha512"]}
+
+    def show(self, sid: str) -> dict:
+        r = self.admin.get("compute", f"/servers/{sid}", microversion="2.96")
+        assert r.status_code == 200, r.text
+        return r.json()["server"]
+
+    # -- migrations --------------------------------------------------------
+    def start(self, sid: str, dest: str, **extra) -> dict:
+        r = self.fed("POST", "/migrations", {"migration": {"server_id": sid, "destination": dest, **extra}})
+        assert r.status_code in (200, 202), r.text
+        return r.json()["migration"]
+
+    def migration(self, mid: str) -> dict:
+        r = self.fed("GET", f"/migrations/{mid}")
+        assert r.status_code == 200, r.text
+        return r.json()["migration"]
+
+    def settle(self, mid: str, timeout: float = 180) -> dict:
+        return wait_for(lambda: (m := self.migration(mid))["state"] in FINAL and m, timeout=timeout, interval=0.5, what=f"migration {mid} to end")
+
+    def assert_one_copy_routed(self, server: dict) -> str:
+        """Exactly one copy exists, the top routes to it, and it runs; its site."""
+        site, copy = self.site_server(server["id"])
+        shown = wait_for(lambda: (s := self.show(server["id"]))["OS-EXT-AZ:availability_zone"] == site and s, timeout=30, what="the top to route to the copy")
+        assert shown["status"] in ("ACTIVE", "SHUTOFF"), shown
+        return site
+
+    def stop(self) -> None:
+        if self.top:
+            self.top.stop()
+        self.sim.stop()
+
+
+@pytest.fixture(scope="module")
+def mig(tmp_path_factory):
+    m = Mig(tmp_path_factory.mktemp("fedstack-mig"))
+    try:
+        yield m
+    finally:
+        m.stop()
+        for log in ("top.log", "sim.log"):
+            panics = [l for l in (m.workdir / log).read_text(errors="replace").splitlines() if "panicked" in l]
+            assert not panics, f"{log}: {panics}"
+
+
+@pytest.fixture(autouse=True)
+def clean_faults(mig):
+    mig.reset_faults()
+    yield
+    mig.reset_faults()
+
+
+def test_a_running_server_moves_with_its_disk_address_and_metadata(mig):
+    disk = os.urandom(200 * MIB)
+    want = hashlib.sha512(disk).hexdigest()
+    s = mig.boot("MigOne", disk, name="big")
+    assert s["sha512"] == want
+    r = mig.fedstack("migration", "start", s["id"], "--destination", "MigTwo", "--wait", "-f", "json")
+    assert r.returncode == 0, r.stderr
+    assert "MiB/s" in r.stderr, "--wait draws a progress bar with bytes and rate"
+    m = json.loads(r.stdout)
+    assert m["state"] == "done" and m["bytes_moved"] == len(disk) == m["bytes_total"]
+    site, copy = mig.site_server(s["id"])
+    assert site == "MigTwo", "the source is gone, the destination holds the only copy"
+    assert mig.control.disk_sha512("MigTwo", copy["id"])["sha512"] == want
+    shown = mig.show(s["id"])
+    assert shown["id"] == s["id"] and shown["status"] == "ACTIVE"
+    assert shown["OS-EXT-AZ:availability_zone"] == "MigTwo"
+    [addr] = shown["addresses"]["private"]
+    assert (addr["addr"], addr["OS-EXT-IPS-MAC:mac_addr"]) == (s["ip"], s["mac"])
+    assert shown["metadata"] == {"role": "db", "name": "big"}
+    assert sorted(shown["tags"]) == ["big", "mig"] and shown["key_name"] == "mig-key"
+    detail = mig.migration(m["id"])
+    assert [x["state"] for x in detail["steps"]] == ["done"] * 9
+    assert any("sha512 verified" in e["message"] for e in detail["events"])
+    # The temporary images are gone from both sites.
+    for site_name in ("MigOne", "MigTwo"):
+        names = [i["name"] for i in mig.sites[site_name].get("image", "/v2/images").json()["images"]]
+        assert not [n for n in names if n.startswith("fedstack-migration-")], names
+    metrics = mig.admin.session.get(f"{mig.top_url}/metrics").text
+    assert re.search(r'fedstack_jobs\{type="migration",state="done"\} [1-9]', metrics), metrics
+    assert 'fedstack_job_duration_seconds_count{type="migration",outcome="done"}' in metrics
+
+
+def test_a_shutoff_server_arrives_shut_off(mig):
+    s = mig.boot("MigOne", os.urandom(MIB), name="off")
+    mig.admin.post("compute", f"/servers/{s['id']}/action", {"os-stop": None})
+    wait_for(lambda: mig.show(s["id"])["status"] == "SHUTOFF", what="SHUTOFF")
+    m = mig.settle(mig.start(s["id"], "MigThree")["id"])
+    assert m["state"] == "done", m
+    assert mig.assert_one_copy_routed(s) == "MigThree"
+    wait_for(lambda: mig.show(s["id"])["status"] == "SHUTOFF", what="still SHUTOFF on the destination")
+
+
+def test_the_same_server_twice_is_409_others_run_in_parallel(mig):
+    servers = [mig.boot("MigOne", os.urandom(4 * MIB), name=f"par{i}") for i in range(3)]
+    mig.control.latency("MigTwo", 200)
+    first = mig.start(servers[0]["id"], "MigTwo", idempotency_key=f"k-{servers[0]['id']}")
+    again = mig.fed("POST", "/migrations", {"migration": {"server_id": servers[0]["id"], "destination": "MigThree"}})
+    assert again.status_code == 409, again.text
+    assert first["id"] in again.json()["conflictingRequest"]["message"]
+    same = mig.fed("POST", "/migrations", {"migration": {"server_id": servers[0]["id"], "destination": "MigTwo", "idempotency_key": f"k-{servers[0]['id']}"}})
+    assert same.status_code == 200 and same.json()["migration"]["id"] == first["id"]
+    ids = [first["id"]] + [mig.start(s["id"], "MigTwo")["id"] for s in servers[1:]]
+    overlap = wait_for(lambda: sum(mig.migration(i)["state"] == "running" for i in ids) >= 2, timeout=60, interval=0.2, what="two migrations running at once")
+    assert overlap
+    for i in ids:
+        assert mig.settle(i)["state"] == "done"
+    for s in servers:
+        assert mig.assert_one_copy_routed(s) == "MigTwo"
+    listed = mig.fed("GET", "/migrations?state=done").json()["migrations"]
+    assert set(ids) <= {m["id"] for m in listed}
+    bad = mig.fed("GET", "/migrations?state=nope")
+    assert bad.status_code == 400 and "badRequest" in bad.json()
+
+
+def test_destination_failing_mid_transfer_rolls_back(mig):
+    s = mig.boot("MigOne", os.urandom(8 * MIB), name="dstfail")
+    mig.control.add_failure("MigThree", "/image/v2/images", "PUT", rate=1.0, status=500)
+    r = mig.fedstack("migration", "start", s["id"], "--destination", "MigThree", "--wait", "-f", "json")
+    assert r.returncode != 0
+    assert "rolled_back" in r.stderr and "MigThree" in r.stderr, r.stderr
+    m = json.loads(r.stdout)
+    assert m["state"] == "rolled_back" and "MigThree" in m["error"], m
+    assert mig.assert_one_copy_routed(s) == "MigOne"
+    assert mig.show(s["id"])["status"] == "ACTIVE", "the source runs again"
+    made_here = f"fedstack-migration-{m['id']}"
+    for site in ("MigOne", "MigThree"):
+        ports = mig.sites[site].get("network", "/v2.0/ports").json()["ports"]
+        assert not [p for p in ports if p["name"].startswith(made_here)]
+        images = mig.sites[site].get("image", "/v2/images").json()["images"]
+        assert not [i for i in images if i["name"] == made_here], "snapshot and copy are deleted"
+
+
+def test_source_going_down_mid_way_rolls_back_once_it_returns(mig):
+    s = mig.boot("MigOne", os.urandom(8 * MIB), name="srcdown")
+    mig.control.latency("MigTwo", 400)
+    mid = mig.start(s["id"], "MigTwo")["id"]
+    wait_for(lambda: mig.migration(mid)["step"] in ("ports", "boot"), timeout=60, interval=0.1, what="the migration past its transfer")
+    mig.control.down("MigOne")
+    m = wait_for(lambda: (m := mig.migration(mid))["state"] in ("rolling_back", "rolled_back") and m, timeout=120, interval=0.5, what="rollback")
+    assert "MigOne" in m["error"], m
+    mig.control.up("MigOne")
+    m = mig.settle(mid, timeout=180)
+    assert m["state"] == "rolled_back", m
+    assert mig.assert_one_copy_routed(s) == "MigOne"
+    wait_for(lambda: mig.show(s["id"])["status"] == "ACTIVE", what="the source restarted")
+
+
+def test_cancel_mid_transfer_rolls_back(mig):
+    s = mig.boot("MigOne", os.urandom(16 * MIB), name="cancel")
+    mig.control.latency("MigThree", 700)
+    mid = mig.start(s["id"], "MigThree")["id"]
+    wait_for(lambda: mig.migration(mid)["step"] == "transfer", timeout=60, interval=0.1, what="the transfer")
+    r = mig.fedstack("migration", "cancel", mid, "--wait", "-f", "json")
+    assert r.returncode != 0 and "cancelled by request" in r.stderr, r.stderr
+    m = mig.migration(mid)
+    assert m["state"] == "cancelled" and m["error"] == "cancelled by request"
+    assert mig.assert_one_copy_routed(s) == "MigOne"
+    assert mig.show(s["id"])["status"] == "ACTIVE"
+    again = mig.fed("POST", f"/migrations/{mid}/cancel")
+    assert again.status_code == 409, again.text
+
+
+@pytest.mark.timeout(1500)
+def test_sigkill_in_each_step_ends_done_or_rolled_back_with_one_copy(mig):
+    steps = ["preflight", "stop", "snapshot", "transfer", "ports", "boot", "switch", "power", "cleanup"]
+    hit = []
+    for step in steps:
+        s = mig.boot("MigOne", os.urandom(2 * MIB), name=f"kill-{step}")
+        if step == "power":
+            mig.admin.post("compute", f"/servers/{s['id']}/action", {"os-stop": None})
+            wait_for(lambda: mig.show(s["id"])["status"] == "SHUTOFF", what="SHUTOFF")
+        for site in ("MigOne", "MigTwo"):
+            mig.control.latency(site, 300)
+        mid = mig.start(s["id"], "MigTwo")["id"]
+        if step in ("switch", "power", "cleanup"):
+            # These steps make few site calls: slower sites widen their window.
+            wait_for(lambda: mig.migration(mid)["step"] in ("boot", None), timeout=120, interval=0.05, what="step boot")
+            for site in ("MigOne", "MigTwo"):
+                mig.control.latency(site, 1500)
+        wait_for(lambda: mig.migration(mid)["step"] in (step, None), timeout=120, interval=0.02, what=f"step {step}")
+        at = mig.migration(mid)["step"]
+        mig.top.kill()
+        hit.append(at)
+        mig.reset_faults()
+        mig.restart_top()
+        m = mig.settle(mid, timeout=180)
+        assert m["state"] in ("done", "rolled_back"), m
+        site = mig.assert_one_copy_routed(s)
+        assert site == ("MigTwo" if m["state"] == "done" else "MigOne")
+        assert at is None or any(e["kind"] == "resumed" for e in m["events"]), m["events"]
+        # Free the quota of the tenant's project on the sites for the next round.
+        assert mig.admin.delete("compute", f"/servers/{s['id']}").status_code == 204
+        wait_for(lambda: mig.admin.get("compute", f"/servers/{s['id']}").status_code == 404, what="server deleted")
+    assert len(set(hit) - {None}) >= 8, f"killed in steps {hit}"
