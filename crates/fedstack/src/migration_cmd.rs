@@ -16,18 +16,8 @@ use std::time::{Duration, Instant};
 pub struct MigrationArgs {
     #[command(subcommand)]
     command: MigrationCommand,
-    /// Cloud in clouds.yaml to authenticate with.
-    #[arg(long, global = true, env = "OS_CLOUD")]
-    os_cloud: Option<String>,
-    /// Output format.
-    #[arg(
-        short = 'f',
-        long = "format",
-        global = true,
-        value_enum,
-        default_value = "table"
-    )]
-    format: Format,
+    #[command(flatten)]
+    cloud: osc::CloudArgs,
 }
 
 #[derive(Subcommand)]
@@ -81,8 +71,8 @@ const COLUMNS: [(&str, &str); 8] = [
 const POLL: Duration = Duration::from_millis(500);
 
 pub async fn run(args: MigrationArgs) -> anyhow::Result<()> {
-    let client = osc::client(args.os_cloud.as_deref())?;
-    let f = args.format;
+    let client = osc::client(args.cloud.os_cloud.as_deref())?;
+    let f = args.cloud.format;
     match args.command {
         MigrationCommand::Start {
             server,

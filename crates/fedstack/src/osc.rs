@@ -100,3 +100,20 @@ pub fn client(cloud: Option<&str>) -> anyhow::Result<SiteClient> {
     };
     Ok(SiteClient::new(creds, Duration::from_secs(60)))
 }
+
+/// The options every authenticated subcommand shares, as the `openstack` CLI has them.
+#[derive(clap::Args)]
+pub struct CloudArgs {
+    /// Cloud in clouds.yaml to authenticate with.
+    #[arg(long, global = true, env = "OS_CLOUD")]
+    pub os_cloud: Option<String>,
+    /// Output format.
+    #[arg(
+        short = 'f',
+        long = "format",
+        global = true,
+        value_enum,
+        default_value = "table"
+    )]
+    pub format: crate::output::Format,
+}

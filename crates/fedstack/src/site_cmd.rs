@@ -1,7 +1,7 @@
 //! `fedstack site ...`: register and operate sites through the top's `/fed/v1` API.
 
 use crate::osc;
-use crate::output::{print_list, print_object, Format};
+use crate::output::{print_list, print_object};
 use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
 use fedstack_site_client::{Scope, SiteClient, SiteRequest};
@@ -12,18 +12,8 @@ use serde_json::{json, Map, Value};
 pub struct SiteArgs {
     #[command(subcommand)]
     command: SiteCommand,
-    /// Cloud in clouds.yaml to authenticate with (the top's admin entry).
-    #[arg(long, global = true, env = "OS_CLOUD")]
-    os_cloud: Option<String>,
-    /// Output format.
-    #[arg(
-        short = 'f',
-        long = "format",
-        global = true,
-        value_enum,
-        default_value = "table"
-    )]
-    format: Format,
+    #[command(flatten)]
+    cloud: osc::CloudArgs,
 }
 
 /// Parsed once at start: the size of its variants does not matter.
@@ -142,8 +132,8 @@ pub(crate) async fn call(
 }
 
 pub async fn run(args: SiteArgs) -> anyhow::Result<()> {
-    let client = osc::client(args.os_cloud.as_deref())?;
-    let f = args.format;
+    let client = osc::client(args.cloud.os_cloud.as_deref())?;
+    let f = args.cloud.format;
     match args.command {
         SiteCommand::List => {
             let v = call(&client, Method::GET, "/sites".into(), None).await?;

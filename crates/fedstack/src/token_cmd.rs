@@ -2,7 +2,7 @@
 //! `openstack --os-auth-type token --os-token ...` (any unmodified client then works scoped).
 
 use crate::osc;
-use crate::output::{print_object, Format};
+use crate::output::print_object;
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
 use fedstack_site_client::SiteAuth;
@@ -14,18 +14,8 @@ use std::time::Duration;
 pub struct TokenArgs {
     #[command(subcommand)]
     command: TokenCommand,
-    /// Cloud in clouds.yaml to authenticate with (a top entry).
-    #[arg(long, global = true, env = "OS_CLOUD")]
-    os_cloud: Option<String>,
-    /// Output format.
-    #[arg(
-        short = 'f',
-        long = "format",
-        global = true,
-        value_enum,
-        default_value = "table"
-    )]
-    format: Format,
+    #[command(flatten)]
+    cloud: osc::CloudArgs,
     /// Only these fields (repeatable), e.g. `-c id -f value` prints the token alone.
     #[arg(short = 'c', long = "column", global = true)]
     columns: Vec<String>,
@@ -51,7 +41,7 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
         .transpose()
         .map_err(|e| anyhow!("--scope: {e}"))?
         .unwrap_or_default();
-    let creds = osc::client(args.os_cloud.as_deref())?.credentials().clone();
+    let creds = osc::client(args.cloud.os_cloud.as_deref())?.credentials().clone();
     let mut body = auth_body(&creds.auth);
     if !scope.is_empty() {
         let keystone_scope = body["auth"]
@@ -94,7 +84,7 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
         "user_id": t.pointer("/user/id"),
         "scope": if scope.is_empty() { Value::Null } else { json!(scope.to_string()) },
     });
-    print_object(&only(shown, &args.columns), args.format);
+    print_object(&only(shown, &args.columns), args.cloud.format);
     Ok(())
 }
 
