@@ -5,10 +5,13 @@ use crate::auth::Claims;
 use crate::bootstrap::{bootstrap, Account};
 use crate::config::TopConfig;
 use crate::http::router;
+use crate::register::{upsert_site, NewSite};
+use crate::sites::{health, SiteHandle};
 use crate::Top;
 use axum::http::Method;
 use axum::Router;
 use fedstack_api_types::keystone::implied_roles;
+use fedstack_site_client::SiteAuth;
 use fedstack_store::now_ms;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -25,6 +28,33 @@ pub struct TestTop {
 }
 
 impl TestTop {
+    /// Registers a site (a simulated one: `admin`/`secret` in project `admin`) under `name`,
+    /// also its availability zone, and checks its health once so that it is up.
+    pub async fn register_site(&self, name: &str, auth_url: &str) -> Arc<SiteHandle> {
+        let auth = SiteAuth::Password {
+            username: "admin".into(),
+            password: "secret".into(),
+            user_domain_name: "Default".into(),
+            project_name: "admin".into(),
+            project_domain_name: "Default".into(),
+        };
+        let site = upsert_site(
+            &self.top,
+            NewSite {
+                name,
+                az: name,
+                auth_url,
+                region: None,
+                auth,
+                labels: Default::default(),
+            },
+        )
+        .await
+        .expect("register the site");
+        health::check(&site).await;
+        site
+    }
+
     /// A fresh top with users `admin` (admin of project `admin`) and `demo` (member of `demo`),
     /// password `secret`, and no sites.
     pub async fn new() -> Self {

@@ -41,7 +41,9 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
         .transpose()
         .map_err(|e| anyhow!("--scope: {e}"))?
         .unwrap_or_default();
-    let creds = osc::client(args.cloud.os_cloud.as_deref())?.credentials().clone();
+    let creds = osc::client(args.cloud.os_cloud.as_deref())?
+        .credentials()
+        .clone();
     let mut body = auth_body(&creds.auth);
     if !scope.is_empty() {
         let keystone_scope = body["auth"]

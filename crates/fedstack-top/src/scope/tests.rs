@@ -1,13 +1,10 @@
 //! Scopes through the top's HTTP API, against real simulated sites (in-process top).
 
-use crate::register::{upsert_site, NewSite};
-use crate::sites::health;
 use crate::testing::TestTop;
 use axum::http::{Method, StatusCode};
 use fedstack_api_types::Service;
 use fedstack_sim::faults::DownMode;
 use fedstack_sim::{Sim, SimConfig};
-use fedstack_site_client::SiteAuth;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -15,27 +12,7 @@ async fn bed() -> (TestTop, Arc<Sim>) {
     let sim = Sim::start(SimConfig::with_sites(2)).await.unwrap();
     let t = TestTop::new().await;
     for s in &sim.sites {
-        let auth = SiteAuth::Password {
-            username: "admin".into(),
-            password: "secret".into(),
-            user_domain_name: "Default".into(),
-            project_name: "admin".into(),
-            project_domain_name: "Default".into(),
-        };
-        let h = upsert_site(
-            &t.top,
-            NewSite {
-                name: &s.site.name,
-                az: &s.site.name,
-                auth_url: &s.site.auth_url(),
-                region: None,
-                auth,
-                labels: Default::default(),
-            },
-        )
-        .await
-        .unwrap();
-        health::check(&h).await;
+        t.register_site(&s.site.name, &s.site.auth_url()).await;
     }
     (t, sim)
 }

@@ -1,12 +1,10 @@
 //! Cinder at the top against real simulated sites (in-process top, sites over HTTP).
 
-use crate::register::{upsert_site, NewSite};
 use crate::sites::health;
 use crate::testing::TestTop;
 use axum::http::{Method, StatusCode};
 use fedstack_sim::faults::DownMode;
 use fedstack_sim::{Sim, SimConfig};
-use fedstack_site_client::SiteAuth;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,27 +22,7 @@ async fn bed(sites: usize) -> Bed {
     let sim = Sim::start(cfg).await.unwrap();
     let t = TestTop::new().await;
     for s in &sim.sites {
-        let auth = SiteAuth::Password {
-            username: "admin".into(),
-            password: "secret".into(),
-            user_domain_name: "Default".into(),
-            project_name: "admin".into(),
-            project_domain_name: "Default".into(),
-        };
-        let h = upsert_site(
-            &t.top,
-            NewSite {
-                name: &s.site.name,
-                az: &s.site.name,
-                auth_url: &s.site.auth_url(),
-                region: None,
-                auth,
-                labels: Default::default(),
-            },
-        )
-        .await
-        .unwrap();
-        health::check(&h).await;
+        t.register_site(&s.site.name, &s.site.auth_url()).await;
     }
     t.top.spawn_loops();
     Bed { t, sim }
