@@ -94,7 +94,11 @@ class Mig:
             assert r.returncode == 0, r.stderr
         self.wait_sites_up()
         self.sites = {s: Api(s, self.clouds[s]) for s in SITES}
-        self.nets = {s: self.sites[s].get("network", "/v2.0/networks?name=private").json()["networks"][0]["id"] for s in SITES}
+        # Servers go on a top network (central IPAM), made on each site when a port there needs it.
+        net = self.admin.post("network", "/v2.0/networks", {"network": {"name": "private"}}).json()["network"]
+        r = self.admin.post("network", "/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.1.0.0/16", "ip_version": 4, "name": "private-subnet"}})
+        assert r.status_code == 201, r.text
+        self.nets = {s: net["id"] for s in SITES}
         self.flavor = next(f["id"] for f in self.admin.get("compute", "/flavors").json()["flavors"] if f["name"] == "m1.tiny")
         img = self.admin.post("image", "/v2/images", {"name": "mig-base", "disk_format": "raw", "container_format": "bare"}).json()
         r = self.admin.request("PUT", "image", f"/v2/images/{img['id']}/file", data=os.urandom(64 * 1024), headers={"Content-Type": "application/octet-stream"})
@@ -353,3 +357,73 @@ def test_sigkill_in_each_step_ends_done_or_rolled_back_with_one_copy(mig):
         assert mig.admin.delete("compute", f"/servers/{s['id']}").status_code == 204
         wait_for(lambda: mig.admin.get("compute", f"/servers/{s['id']}").status_code == 404, what="server deleted")
     assert len(set(hit) - {None}) >= 8, f"killed in steps {hit}"
+
+
+def _site_ports_with(mig, site: str, mac: str) -> list[dict]:
+    ports = mig.sites[site].get("network", "/v2.0/ports").json()["ports"]
+    return [p for p in ports if p["mac_address"] == mac]
+
+
+def test_a_server_on_a_top_network_keeps_its_top_port_address_mac_and_groups(mig):
+    net = mig.admin.post("network", "/v2.0/networks", {"network": {"name": f"mig-top-{random.randrange(10**6)}"}}).json()["network"]
+    r = mig.admin.post("network", "/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.77.0.0/24", "ip_version": 4, "name": "mig-top-sub"}})
+    assert r.status_code == 201, r.text
+    sg = mig.admin.post("network", "/v2.0/security-groups", {"security_group": {"name": f"mig-web-{net['id'][:8]}"}}).json()["security_group"]
+    r = mig.admin.post("network", "/v2.0/security-group-rules", {"security_group_rule": {"security_group_id": sg["id"], "direction": "ingress", "protocol": "tcp", "port_range_min": 443, "port_range_max": 443}})
+    assert r.status_code == 201, r.text
+    port = mig.admin.post("network", "/v2.0/ports", {"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.77.0.42"}], "security_groups": [sg["id"]]}}).json()["port"]
+    body = {"server": {"name": "topnet", "imageRef": mig.image, "flavorRef": mig.flavor, "availability_zone": "MigOne", "networks": [{"port": port["id"]}]}}
+    r = mig.admin.post("compute", "/servers", body, microversion="2.52")
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    wait_for(lambda: mig.show(sid)["status"] == "ACTIVE", timeout=60, what="server ACTIVE")
+    [on_one] = _site_ports_with(mig, "MigOne", port["mac_address"])
+    assert on_one["fixed_ips"][0]["ip_address"] == "10.77.0.42"
+    assert not _site_ports_with(mig, "MigTwo", port["mac_address"])
+
+    r = mig.fedstack("migration", "start", sid, "--destination", "MigTwo", "--wait", "-f", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["state"] == "done"
+    assert mig.assert_one_copy_routed({"id": sid}) == "MigTwo"
+
+    # The destination site holds the port with the top's address and MAC, bound to the new
+    # server and in the site's copy of the top's group; the source no longer has it.
+    [on_two] = _site_ports_with(mig, "MigTwo", port["mac_address"])
+    _, copy = mig.site_server(sid)
+    assert on_two["fixed_ips"][0]["ip_address"] == "10.77.0.42" and on_two["device_id"] == copy["id"]
+    [site_sg_id] = on_two["security_groups"]
+    site_sg = mig.sites["MigTwo"].get("network", f"/v2.0/security-groups/{site_sg_id}").json()["security_group"]
+    assert site_sg["name"] == sg["name"]
+    assert any(r_["port_range_min"] == 443 for r_ in site_sg["security_group_rules"]), site_sg
+    wait_for(lambda: not _site_ports_with(mig, "MigOne", port["mac_address"]), timeout=30, what="the source port gone")
+
+    # At the top: the same port, address and MAC on the top network, now in MigTwo's zone.
+    shown = mig.show(sid)
+    [addr] = shown["addresses"][net["name"]]
+    assert (addr["addr"], addr["OS-EXT-IPS-MAC:mac_addr"]) == ("10.77.0.42", port["mac_address"])
+    top_port = mig.admin.get("network", f"/v2.0/ports/{port['id']}").json()["port"]
+    assert top_port["device_id"] == sid and top_port["device_owner"] == "compute:MigTwo"
+    assert top_port["fixed_ips"][0]["ip_address"] == "10.77.0.42"
+    assert mig.admin.delete("compute", f"/servers/{sid}").status_code == 204
+    wait_for(lambda: mig.admin.get("compute", f"/servers/{sid}").status_code == 404, what="server deleted")
+
+
+def test_a_failed_migration_of_a_top_network_server_leaves_its_port_on_the_source(mig):
+    net = mig.admin.post("network", "/v2.0/networks", {"network": {"name": f"mig-rb-{random.randrange(10**6)}"}}).json()["network"]
+    assert mig.admin.post("network", "/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.78.0.0/24", "ip_version": 4}}).status_code == 201
+    body = {"server": {"name": "topnet-rb", "imageRef": mig.image, "flavorRef": mig.flavor, "availability_zone": "MigOne", "networks": [{"uuid": net["id"]}]}}
+    r = mig.admin.post("compute", "/servers", body, microversion="2.52")
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    wait_for(lambda: mig.show(sid)["status"] == "ACTIVE", timeout=60, what="server ACTIVE")
+    [addr] = mig.show(sid)["addresses"][net["name"]]
+    mac = addr["OS-EXT-IPS-MAC:mac_addr"]
+    # The destination refuses every server create: the boot step fails after the ports step.
+    mig.control.add_failure("MigThree", "/compute/v2.1/servers", "POST", rate=1.0, status=400)
+    m = mig.settle(mig.start(sid, "MigThree")["id"])
+    assert m["state"] == "rolled_back", m
+    assert not _site_ports_with(mig, "MigThree", mac), "rollback removes the destination's piece"
+    [still] = _site_ports_with(mig, "MigOne", mac)
+    assert still["fixed_ips"][0]["ip_address"] == addr["addr"]
+    assert mig.assert_one_copy_routed({"id": sid}) == "MigOne"
+    assert mig.admin.delete("compute", f"/servers/{sid}").status_code == 204

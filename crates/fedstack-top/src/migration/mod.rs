@@ -1,7 +1,7 @@
 //! Cold migration of a server from its site to another, through standard APIs only, as a
 //! durable job of `fedstack-jobs`: preflight → stop → snapshot → transfer the image data
-//! site to site (streamed, sha512 verified) → recreate the ports with the same fixed IPs and
-//! MACs → boot on the destination with the same flavor, key pair, metadata, tags, user data
+//! site to site (streamed, sha512 verified) → the ports on the destination with the same
+//! fixed IPs and MACs (a top network's port keeps its top ID) → boot on the destination with the same flavor, key pair, metadata, tags, user data
 //! and server group → switch the routing (the top ID does not change) → power state as it
 //! was → delete the source server and the temporary images. Any failure before the switch
 //! undoes what was made on the destination and leaves the source as it was.

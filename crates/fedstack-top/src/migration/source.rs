@@ -12,6 +12,10 @@ pub struct Nic {
     pub network: String,
     pub ip: String,
     pub mac: String,
+    /// The top port behind this NIC when it is on a top network (central IPAM); `None` for a
+    /// site-local network.
+    #[serde(default)]
+    pub top_port: Option<String>,
 }
 
 /// The source server as preflight found it.
@@ -66,7 +70,11 @@ impl Source {
             .as_array()
             .is_some_and(|v| !v.is_empty())
         {
-            return Err("servers with volumes attached cannot be migrated yet".into());
+            return Err(
+                "the server has volumes attached (data volumes or a root volume); \
+                 moving volumes is not supported yet: detach its data volumes first"
+                    .into(),
+            );
         }
         let mut metadata = s["metadata"].as_object().cloned().unwrap_or_default();
         metadata.remove(TOP_ID_KEY);
@@ -83,6 +91,7 @@ impl Source {
                         .as_str()
                         .unwrap_or_default()
                         .to_string(),
+                    top_port: None,
                 });
             }
         }
@@ -146,7 +155,8 @@ mod tests {
             [Nic {
                 network: "private".into(),
                 ip: "10.1.0.9".into(),
-                mac: "fa:16:3e:00:00:01".into()
+                mac: "fa:16:3e:00:00:01".into(),
+                top_port: None,
             }]
         );
         assert_eq!(s.security_groups, ["default"]);

@@ -16,6 +16,7 @@ use crate::Top;
 use fedstack_api_types::Microversion;
 use fedstack_jobs::{JobContext, Step, StepError, Workflow};
 use fedstack_site_client::{Scope, SiteRequest};
+use fedstack_store::networks::net_kind;
 use fedstack_store::routes::{kind, state};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -167,12 +168,18 @@ impl Run {
         }
         let src_project = site::project(top, &src, &self.project).await?;
         let group = row.and_then(|r| r.server_group_id);
-        let source = Source::from_server(src_id, &src_project, flavor_id, group, &server)
+        let mut source = Source::from_server(src_id, &src_project, flavor_id, group, &server)
             .map_err(|why| StepError::Fatal(format!("server {id}: {why}")))?;
+        ports::link_top_ports(&mut source.nics, &ports::top_ports(top, id).await?);
         let dest_project = site::project(top, &dest, &self.project).await?;
         let scope = Scope::Project(dest_project.clone());
         for nic in &source.nics {
-            ports::network_id(&dest, &scope, &nic.network).await?;
+            match &nic.top_port {
+                Some(port) => ports::check_top_port(top, port).await?,
+                None => {
+                    ports::network_id(&dest, &scope, &nic.network).await?;
+                }
+            }
         }
         cx.put("dest_project", &dest_project).await?;
         cx.put("source", &source).await?;
@@ -321,7 +328,8 @@ impl Run {
     async fn ports(&self, cx: &mut JobContext) -> Result<(), StepError> {
         let s = Self::source(cx)?;
         let dest = self.dest()?;
-        let ids = ports::recreate(&dest, &Self::dest_project(cx)?, cx.id(), &s.nics).await?;
+        let project = Self::dest_project(cx)?;
+        let ids = ports::recreate(&self.top, &dest, &project, cx.id(), &s.nics).await?;
         cx.put("dest_ports", ids).await
     }
 
@@ -332,7 +340,7 @@ impl Run {
             return Ok(());
         };
         let dest = self.dest()?;
-        ports::remove(&dest, &project, cx.id(), s.nics.len()).await
+        ports::remove(&self.top, &dest, &project, cx.id(), &s.nics).await
     }
 
     /// The destination server of this migration: recorded, or found by its routing marker.
@@ -481,6 +489,7 @@ impl Run {
             )
             .await
             .map_err(db)?;
+        self.rebind_top_ports(cx).await?;
         if let Some(route) = top.store.route(kind::SERVER, id).await.map_err(db)? {
             let row = top.store.server(id).await.map_err(db)?;
             let user = row.as_ref().map(|r| r.user_id.clone()).unwrap_or_default();
@@ -494,6 +503,32 @@ impl Run {
             &format!("server {id} now routes to site {}", self.p.destination),
         )
         .await;
+        Ok(())
+    }
+
+    /// The top ports of the server now say they are on the destination's zone.
+    async fn rebind_top_ports(&self, cx: &JobContext) -> Result<(), StepError> {
+        let s = Self::source(cx)?;
+        let owner = json!(format!("compute:{}", self.dest()?.record.az));
+        for port_id in s.nics.iter().filter_map(|n| n.top_port.as_ref()) {
+            let Some(mut port) = self
+                .top
+                .store
+                .net_resource(net_kind::PORT, port_id)
+                .await
+                .map_err(db)?
+            else {
+                continue;
+            };
+            if port.body["device_owner"] != owner {
+                port.body["device_owner"] = owner.clone();
+                self.top
+                    .store
+                    .update_net_resource(&port)
+                    .await
+                    .map_err(db)?;
+            }
+        }
         Ok(())
     }
 
@@ -518,6 +553,9 @@ impl Run {
         let s = Self::source(cx)?;
         let src = up_site(&self.top, &s.site_id)?;
         site::delete_server(cx, &src, &s.server_id).await?;
+        for port_id in s.nics.iter().filter_map(|n| n.top_port.as_ref()) {
+            ports::remove_piece(&self.top, &src, port_id).await?;
+        }
         if let Some(id) = self.find_snapshot(cx, &src, &s.site_project).await? {
             site::delete_image(&src, &id).await?;
         }

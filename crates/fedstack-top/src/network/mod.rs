@@ -10,7 +10,7 @@ mod groups;
 pub mod ipam;
 mod misc;
 mod networks;
-mod ports;
+pub(crate) mod ports;
 mod routers;
 pub mod servers;
 mod sites;

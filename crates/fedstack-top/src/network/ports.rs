@@ -489,6 +489,18 @@ pub async fn ensure_on_site(
             format!("Port {} is on site {name}.", p.id),
         ));
     }
+    make_on_site(top, site, site_project, p).await
+}
+
+/// The site port of a top port on `site`, made like [`ensure_on_site`] makes it but whether
+/// or not the port has a piece on another site: a cold migration holds the port on both
+/// sites until its switch.
+pub async fn make_on_site(
+    top: &Top,
+    site: &SiteHandle,
+    site_project: &str,
+    p: &NetResource,
+) -> Result<String, ApiError> {
     let net = top
         .store
         .net_resource(
