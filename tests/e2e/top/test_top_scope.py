@@ -13,7 +13,7 @@ import uuid
 import pytest
 import requests
 
-from simharness import parse_cli_json, wait_for
+from simharness import Api, parse_cli_json, wait_for
 
 
 def uid(kind: str) -> str:
@@ -262,3 +262,65 @@ def test_first_that_answers_falls_over(fed, image, servers):
         fed.control.up("CloudThree")
     wait_for(lambda: zone_state(fed, "CloudThree") == "available", what="CloudThree back")
     assert listed(either) & set(servers.values()) == {servers["CloudThree"]}
+
+
+def site_only_image(fed, site: str, tmp_path) -> tuple[dict, bytes]:
+    """A public image made directly on `site` (its admin entry in clouds.yaml), once the top
+    has registered it: (the top's view, its data). The top holds none of its bytes."""
+    data = os.urandom(160 * 1024)
+    path = tmp_path / f"{site}.raw"
+    path.write_bytes(data)
+    made = fed.osc(site, "image", "create", "--public", "--file", path, "--disk-format", "raw", "--container-format", "bare", uid(f"{site.lower()}-only"))
+    top = wait_for(lambda: (p := fed.osc.run("fedstack-demo", "image", "show", made["id"])[1]).returncode == 0 and parse_cli_json(p.stdout), what="the site image registered at the top")
+    assert top["properties"]["fedstack_replication"] == "register"
+    assert not (fed.workdir / "data" / "images" / made["id"]).exists(), "the top holds no data of a site image"
+    return top, data
+
+
+def assert_copied(fed, site: str, image_id: str, data: bytes) -> None:
+    """The image is active on `site` with exactly `data` (md5 and sha512 as its Glance shows)."""
+    copied = site_image(fed, site, image_id)
+    assert copied and copied["status"] == "active", f"the image really is copied to {site}"
+    assert copied["checksum"] == hashlib.md5(data).hexdigest()
+    glance = Api(site, fed.clouds[site]).get("image", f"/v2/images/{image_id}").json()
+    assert glance["os_hash_value"] == hashlib.sha512(data).hexdigest()
+
+
+def test_site_image_of_cloudtwo_boots_on_cloudone(fed, tmp_path):
+    """Issue 6 with an image only CloudTwo has: {"compute": "CloudOne", "image": "CloudTwo"}
+    copies it site to site (the image replication job) and boots on CloudOne."""
+    img, data = site_only_image(fed, "CloudTwo", tmp_path)
+    assert site_image(fed, "CloudOne", img["id"]) is None
+    cli = scoped(fed, {"compute": "CloudOne", "image": "CloudTwo"})
+    assert img["id"] in {i["ID"] for i in cli("image", "list")}
+    s = cli("server", "create", "--image", img["id"], "--flavor", "m1.tiny", "--wait", uid("vm"), timeout=180)
+    assert s["status"] == "ACTIVE" and s["OS-EXT-AZ:availability_zone"] == "CloudOne"
+    assert_copied(fed, "CloudOne", img["id"], data)
+    assert not (fed.workdir / "data" / "images" / img["id"]).exists(), "the bytes went site to site"
+    # The copy is one of the image's: CloudOne's image scope sees it now.
+    assert img["id"] in {i["ID"] for i in scoped(fed, {"image": "CloudOne"})("image", "list")}
+
+
+def test_site_image_boots_in_a_zone_without_it(fed, tmp_path):
+    """Unscoped: a server in a zone whose site lacks the image gets it copied there."""
+    img, data = site_only_image(fed, "CloudThree", tmp_path)
+    assert site_image(fed, "CloudOne", img["id"]) is None
+    s = fed.osc("fedstack-demo", "server", "create", "--image", img["id"], "--flavor", "m1.tiny", "--availability-zone", "CloudOne", "--wait", uid("zone"), timeout=180)
+    assert s["status"] == "ACTIVE" and s["OS-EXT-AZ:availability_zone"] == "CloudOne"
+    assert_copied(fed, "CloudOne", img["id"], data)
+    shown = fed.osc("fedstack-demo", "image", "show", img["id"])
+    assert shown["status"] == "active" and shown["checksum"] == hashlib.md5(data).hexdigest()
+
+
+def test_site_image_whose_only_site_is_down_is_a_503(fed, tmp_path):
+    img, _ = site_only_image(fed, "CloudThree", tmp_path)
+    fed.control.down("CloudThree", "refuse")
+    try:
+        wait_for(lambda: zone_state(fed, "CloudThree") == "not available", what="CloudThree seen down")
+        body = {"server": {"name": uid("nosrc"), "imageRef": img["id"], "flavorRef": tiny(fed), "availability_zone": "CloudTwo"}}
+        r = fed.demo.post("compute", "/servers", body)
+        assert r.status_code == 503 and "CloudThree" in r.text and "CloudTwo" in r.text, r.text
+        assert site_image(fed, "CloudTwo", img["id"]) is None
+    finally:
+        fed.control.up("CloudThree")
+    wait_for(lambda: zone_state(fed, "CloudThree") == "available", what="CloudThree back")

@@ -381,17 +381,8 @@ async fn choose_site(
     candidates: &[Arc<SiteHandle>],
 ) -> Result<Arc<SiteHandle>, NoValidHost> {
     let image_sites = match &r.image {
-        Some(i) if i.policy == "register" => Some(
-            top.store
-                .image_copies(&i.id)
-                .await
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|c| c.state == "active")
-                .map(|c| c.site_id)
-                .collect::<Vec<_>>(),
-        ),
-        _ => None,
+        Some(i) => image::boot_sites(top, i).await,
+        None => None,
     };
     let members: HashMap<String, i64> = match &r.group {
         Some(g) => top

@@ -43,6 +43,28 @@ pub async fn image_for_boot(
     }
 }
 
+/// The sites a server booting `image` may be placed on (`None`: any, since the image can be
+/// copied there): a copy comes from the top's data or from a site that is up holding an
+/// active copy; without either, only the sites holding one (which are down).
+pub async fn boot_sites(top: &Top, image: &ImageRow) -> Option<Vec<String>> {
+    if image.local_data {
+        return None;
+    }
+    let holders: Vec<String> = top
+        .store
+        .image_copies(&image.id)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.state == copy::ACTIVE)
+        .map(|c| c.site_id)
+        .collect();
+    let copyable = holders
+        .iter()
+        .any(|id| top.sites.get(id).is_some_and(|s| s.is_up()));
+    (!copyable).then_some(holders)
+}
+
 /// The site's ID of `image` once the image is active on `site`: at once for an existing
 /// copy, else after copying it now (or waiting for the copy in progress), bounded by
 /// [`COPY_WAIT`].
@@ -63,6 +85,14 @@ pub async fn ensure_on_site(
     match tokio::time::timeout(COPY_WAIT, copy::copy_now(top, &image.id, site)).await {
         Ok(Ok(site_image_id)) => Ok(site_image_id),
         Ok(Err(CopyError::Site(e))) => Err(site_error(Service::Compute, site, e)),
+        Ok(Err(e @ CopyError::SourceDown { .. })) => Err(compute_err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "Image {} could not be copied to site {}: {e}.",
+                image.id,
+                site.name()
+            ),
+        )),
         Ok(Err(e @ (CopyError::NoData(_) | CopyError::Gone(_)))) => Err(compute_err(
             StatusCode::BAD_REQUEST,
             format!(

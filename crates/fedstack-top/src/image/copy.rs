@@ -2,17 +2,18 @@
 //! (`pending` → `copying` → `active` | `failed`) and run as an `image-copy` job (see
 //! `replicate`): the image is created on the site with the
 //! top's ID and properties, in the site project of its owner (public images with the
-//! service account's own scope), its data is streamed from the top's file, and the site's
-//! sha512 must equal the top's. Every step can be re-run: a retry finds what an earlier
-//! attempt left on the site and goes on from there.
+//! service account's own scope), its data is streamed from the top's file or, when the top
+//! holds none (a registered site image), from a site holding an active copy (see `source`),
+//! and the bytes relayed and the site's sha512 must equal the image's. Every step can be
+//! re-run: a retry finds what an earlier attempt left on the site and goes on from there.
 
 use super::record::TopImage;
-use super::storage;
+use super::source;
 use crate::sites::SiteHandle;
 use crate::tenancy::site_project;
 use crate::Top;
 use fedstack_api_types::glance::data::OCTET_STREAM;
-use fedstack_api_types::glance::{ImageRecord, ImageStatus, Visibility};
+use fedstack_api_types::glance::{Digests, ImageRecord, ImageStatus, Visibility};
 use fedstack_api_types::Service;
 use fedstack_site_client::{Scope, SiteError, SiteRequest};
 use fedstack_store::images::ImageCopy;
@@ -42,8 +43,14 @@ const VERIFY_POLL: Duration = Duration::from_millis(250);
 pub enum CopyError {
     #[error(transparent)]
     Site(#[from] SiteError),
-    #[error("the top holds no data of image {0}; its copies come from the sites that have it")]
+    #[error("neither the top nor any site holds the data of image {0}")]
     NoData(String),
+    #[error("the sites holding image {image} ({sites}) cannot serve it now: {reason}")]
+    SourceDown {
+        image: String,
+        sites: String,
+        reason: String,
+    },
     #[error("image {0} was deleted")]
     Gone(String),
     #[error("{0}")]
@@ -157,9 +164,7 @@ pub async fn run_locked(top: &Top, image_id: &str, site: &SiteHandle) -> Result<
     if let Some(c) = previous.as_ref().filter(|c| c.state == ACTIVE) {
         return Ok(c.site_image_id.clone());
     }
-    if !image.local_data {
-        return Err(CopyError::NoData(image_id.into()));
-    }
+    source::check(top, &image, site).await?;
     let attempts = previous.as_ref().map_or(0, |c| c.attempts) + 1;
     let mut site_image_id = previous.map_or_else(|| image_id.to_string(), |c| c.site_image_id);
     let state = |state: &str, error: Option<String>, sid: &str| ImageCopy {
@@ -205,7 +210,7 @@ async fn current(top: &Top, image_id: &str) -> Result<TopImage, CopyError> {
         .ok_or_else(|| CopyError::Gone(image_id.into()))
 }
 
-/// Brings the site's copy to active with the top's data, from wherever an earlier attempt
+/// Brings the site's copy to active with the image's data, from wherever an earlier attempt
 /// left it; `site_image_id` becomes a fresh ID if the site refuses to reuse the old one.
 async fn transfer(
     top: &Top,
@@ -235,7 +240,7 @@ async fn transfer(
         }
         None => create(site, image, &owner, &scope, site_image_id).await?,
     }
-    upload(top, image, site, &scope, site_image_id, want.size).await?;
+    upload(top, image, site, &scope, site_image_id, want).await?;
     verify(site, site_image_id, &want.sha512).await
 }
 
@@ -328,18 +333,18 @@ async fn create(
     send(id).await?.ok().map(drop)
 }
 
-/// Streams the top's data to the site's queued copy.
+/// Streams the image's data to the site's queued copy; bytes relayed from another site must
+/// be the image's (else the copy is deleted).
 async fn upload(
     top: &Top,
     image: &TopImage,
     site: &SiteHandle,
     scope: &Scope,
     id: &str,
-    size: u64,
+    want: &Digests,
 ) -> Result<(), CopyError> {
-    let body = storage::upload_body(top, &image.record.id)
-        .await
-        .map_err(|e| CopyError::Failed(format!("the top cannot read the image data: {e}")))?;
+    let size = want.size;
+    let src = source::open(top, image, site).await?;
     let req = SiteRequest::new(
         Method::PUT,
         "image",
@@ -349,11 +354,24 @@ async fn upload(
     .header("content-type", OCTET_STREAM)
     .header("content-length", &size.to_string());
     let limit = upload_limit(size);
-    let r = tokio::time::timeout(limit, site.client.send_body(req, body))
+    let r = tokio::time::timeout(limit, site.client.send_body(req, src.body))
         .await
         .map_err(|_| SiteError::Timeout(limit))??;
     r.ok()?;
-    Ok(())
+    let Some((from, tally)) = src.tally else {
+        return Ok(());
+    };
+    if tally.moved() == size && tally.sha512().as_deref() == Some(want.sha512.as_str()) {
+        return Ok(());
+    }
+    delete_on_site(site, id).await.ok();
+    Err(CopyError::Failed(format!(
+        "the {} bytes read from site {} are not the image's data ({size} bytes, sha512 {}); the copy on site {} was deleted",
+        tally.moved(),
+        from.name(),
+        want.sha512,
+        site.name()
+    )))
 }
 
 /// Time allowed to upload `size` bytes: a minute, plus a second per 4 MiB.
@@ -374,7 +392,7 @@ async fn verify(site: &SiteHandle, id: &str, sha512: &str) -> Result<(), CopyErr
             ImageStatus::Active => {
                 delete_on_site(site, id).await.ok();
                 return Err(CopyError::Failed(format!(
-                    "the copy on site {} has another sha512 than the top's data; it was deleted",
+                    "the copy on site {} has another sha512 than the image's; it was deleted",
                     site.name()
                 )));
             }

@@ -5,7 +5,8 @@
 //!   `image_copies`, retried by a worker loop);
 //! - `on-demand`: copied to a site the first time a server boots from it there;
 //! - `register`: images found on sites (public ones, and snapshots made through the top)
-//!   shown at the top without copying.
+//!   shown at the top; the top holds none of their data, and a boot on a site without them
+//!   copies them there from a site that has them.
 //!
 //! A copy keeps the top image's ID on the site and is verified by its sha512.
 
@@ -20,12 +21,14 @@ mod patch;
 mod record;
 mod register;
 pub(crate) mod replicate;
+mod source;
 mod storage;
+pub(crate) mod stream;
 #[cfg(test)]
 mod tests;
 mod worker;
 
-pub use boot::{ensure_on_site, image_for_boot};
+pub use boot::{boot_sites, ensure_on_site, image_for_boot};
 pub use copy::{await_data, FAILED as COPY_FAILED};
 pub use register::register_site_image;
 

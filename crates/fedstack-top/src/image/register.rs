@@ -192,7 +192,8 @@ async fn twin(top: &Top, record: &ImageRecord) -> Result<Option<String>, StoreEr
     }
 }
 
-/// Brings a registered image's record up to date with the site's.
+/// Brings a registered image's record up to date with the site's, unless the site's image is
+/// a copy still on its way there.
 async fn refresh(top: &Top, site: &SiteHandle, record: &ImageRecord) -> Result<(), StoreError> {
     let lock = image_lock(top, &record.id);
     let _guard = lock.lock().await;
@@ -200,6 +201,10 @@ async fn refresh(top: &Top, site: &SiteHandle, record: &ImageRecord) -> Result<(
         return Ok(());
     };
     if row.policy != Policy::Register.as_str() {
+        return Ok(());
+    }
+    let copy = top.store.image_copy(&record.id, site.id()).await?;
+    if copy.is_none_or(|c| c.state != ACTIVE) {
         return Ok(());
     }
     let mut fresh = from_site(top, site, record).await?;

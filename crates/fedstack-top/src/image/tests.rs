@@ -810,3 +810,74 @@ async fn images_made_on_a_site_through_the_top_are_registered() {
         .unwrap_err();
     assert_eq!(bad.service, Service::Compute);
 }
+
+/// A public raw image of `data` made directly on the site (as its admin), then registered at
+/// the top as the register loop would: its ID.
+async fn site_only_image(t: &TestTop, site: &SiteHandle, data: &[u8]) -> String {
+    let admin = |m, path: String| SiteRequest::new(m, "image", path, Scope::Admin);
+    let made = site
+        .client
+        .json(admin(Method::POST, "/v2/images".into()).json(&json!({
+            "name": "site-only", "disk_format": "raw", "container_format": "bare", "visibility": "public"})))
+        .await
+        .expect("created on the site");
+    let id = made["id"].as_str().expect("id").to_string();
+    site.client
+        .send(admin(Method::PUT, format!("/v2/images/{id}/file")).raw(data.to_vec().into(), OCTETS))
+        .await
+        .expect("site answers")
+        .ok()
+        .expect("uploaded");
+    let record = site
+        .client
+        .json(admin(Method::GET, format!("/v2/images/{id}")))
+        .await
+        .expect("shown");
+    assert_eq!(record["status"], "active", "{record}");
+    register_site_image(&t.top, site, &record)
+        .await
+        .expect("registered")
+}
+
+#[tokio::test]
+async fn a_site_image_is_copied_site_to_site_when_a_boot_needs_it() {
+    let (t, _sim, sites) = bed().await;
+    let data = b"only on the first site".repeat(5000);
+    let id = site_only_image(&t, &sites[0], &data).await;
+    let admin = t
+        .top
+        .store
+        .project_by_name("admin")
+        .await
+        .expect("store")
+        .expect("admin");
+    let row = image_for_boot(&t.top, &admin.id, &id)
+        .await
+        .expect("bootable");
+    assert!(!row.local_data);
+    assert_eq!(
+        super::boot_sites(&t.top, &row).await,
+        None,
+        "a site image can be placed anywhere while a site holding it is up"
+    );
+    assert!(on_site(&sites[1], &id).await.is_none());
+    let copied = ensure_on_site(&t.top, &row, &sites[1])
+        .await
+        .expect("copied from the first site");
+    let on = on_site(&sites[1], &copied)
+        .await
+        .expect("on the second site");
+    assert_eq!(on["status"], "active");
+    assert_eq!(on["os_hash_value"], Digests::of(&data).sha512.as_str());
+    assert_eq!(
+        copy_state(&t, &id, &sites[1]).await.as_deref(),
+        Some(ACTIVE)
+    );
+    let file = t.top.config.data_dir.join("images").join(&id);
+    assert!(!file.exists(), "the top keeps no byte of it");
+    let a = show(&t, &t.admin_token, &id).await;
+    assert_eq!(
+        a.body["status"], "active",
+        "the copy leaves the record alone"
+    );
+}

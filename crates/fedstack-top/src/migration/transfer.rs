@@ -8,12 +8,8 @@ use crate::sites::SiteHandle;
 use fedstack_api_types::glance::data::OCTET_STREAM;
 use fedstack_jobs::{JobContext, StepError};
 use fedstack_site_client::{Scope, SiteRequest};
-use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha512};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How often progress is recorded while bytes flow.
@@ -133,18 +129,7 @@ async fn stream(
             download.status()
         )));
     }
-    let moved = Arc::new(AtomicU64::new(0));
-    let hasher = Arc::new(Mutex::new(Sha512::new()));
-    let (m, h) = (moved.clone(), hasher.clone());
-    let body = download.bytes_stream().map(move |chunk| {
-        if let Ok(c) = &chunk {
-            m.fetch_add(c.len() as u64, Ordering::Relaxed);
-            if let Ok(mut h) = h.lock() {
-                h.update(c);
-            }
-        }
-        chunk
-    });
+    let (body, tally) = crate::image::stream::relay(download);
     let req = SiteRequest::new(
         Method::PUT,
         "image",
@@ -153,22 +138,19 @@ async fn stream(
     )
     .header("content-type", OCTET_STREAM)
     .header("content-length", &size.to_string());
-    let upload = to
-        .site
-        .client
-        .send_body(req, reqwest::Body::wrap_stream(body));
+    let upload = to.site.client.send_body(req, body);
     tokio::pin!(upload);
     let answer = loop {
         tokio::select! {
             r = &mut upload => break r,
             _ = tokio::time::sleep(PROGRESS_EVERY) => {
-                cx.progress(moved.load(Ordering::Relaxed), size).await?;
+                cx.progress(tally.moved(), size).await?;
             }
         }
     };
     let answer = answer.map_err(|e| site_failure(to.site, e))?;
     answer.ok().map_err(|e| site_failure(to.site, e))?;
-    let done = moved.load(Ordering::Relaxed);
+    let done = tally.moved();
     cx.progress(done, size).await?;
     if done != size {
         return Err(StepError::Transient(format!(
@@ -176,9 +158,7 @@ async fn stream(
             from.site.name()
         )));
     }
-    let digest = hasher
-        .lock()
-        .map(|h| hex::encode(h.clone().finalize()))
-        .map_err(|_| StepError::Fatal("the hasher was poisoned".into()))?;
-    Ok(digest)
+    tally
+        .sha512()
+        .ok_or_else(|| StepError::Fatal("the hasher was poisoned".into()))
 }
