@@ -141,12 +141,18 @@ async fn plug_one(
         p
     } else {
         let net_id = req.get("uuid").and_then(Value::as_str).unwrap_or_default();
-        let network = networks::visible(c, net_id).await.map_err(|_| {
-            nova_err(
-                StatusCode::BAD_REQUEST,
-                format!("Network {net_id} could not be found."),
-            )
-        })?;
+        let network = match networks::visible(c, net_id).await {
+            Ok(n) => n,
+            // Under a network scope, a site's own network is used as it is: the scope check
+            // has found it on this very site.
+            Err(_) if c.scope_for(Service::Network).is_some() => return Ok(req.clone()),
+            Err(_) => {
+                return Err(nova_err(
+                    StatusCode::BAD_REQUEST,
+                    format!("Network {net_id} could not be found."),
+                ))
+            }
+        };
         if network.body["router:external"] == true
             && !c.is_admin()
             && network.project_id != c.project_id()
