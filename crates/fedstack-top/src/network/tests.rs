@@ -448,3 +448,103 @@ async fn servers_on_one_top_network_across_sites_and_group_rules_follow() {
         "{e}"
     );
 }
+
+/// The site rules admitting `prefix` (as the site's admin sees them).
+async fn rules_for(b: &Bed, site: &str, prefix: &str) -> Vec<Value> {
+    let r = b
+        .on_site(
+            site,
+            &format!("/security-group-rules?remote_ip_prefix={prefix}"),
+        )
+        .await;
+    r["security_group_rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn remote_group_rules_admit_members_on_other_sites() {
+    let b = bed(2).await;
+    let (net, _) = b.network("grouped", "10.30.0.0/24").await;
+    let image = b.image().await;
+    let (s, g) = b
+        .net(
+            Method::POST,
+            "/security-groups",
+            Some(json!({"security_group": {"name": "web"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    let group = g["security_group"]["id"].as_str().unwrap().to_string();
+    let mut members = vec![];
+    for site in ["CloudOne", "CloudTwo"] {
+        let body = json!({"server": {"name": format!("web-{site}"), "imageRef": image, "flavorRef": "1",
+            "availability_zone": site, "networks": [{"uuid": net}], "security_groups": [{"name": "web"}]}});
+        let a =
+            b.t.call(
+                Method::POST,
+                "/compute/v2.1/servers",
+                Some(&b.t.demo_token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+        let id = a.body["server"]["id"].as_str().unwrap().to_string();
+        let shown = b.wait_active(&id).await;
+        let addr = shown["addresses"]["grouped"][0]["addr"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        members.push((id, format!("{addr}/32")));
+    }
+    let rule = json!({"security_group_rule": {"security_group_id": group, "direction": "ingress",
+        "protocol": "tcp", "port_range_min": 80, "port_range_max": 80, "remote_group_id": group}});
+    let (s, r) = b
+        .net(Method::POST, "/security-group-rules", Some(rule))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let rule_id = r["security_group_rule"]["id"].as_str().unwrap().to_string();
+    // Each site admits the member on the other site by its address, with the rule's ports.
+    for (site, other) in [("CloudOne", &members[1].1), ("CloudTwo", &members[0].1)] {
+        let found = rules_for(&b, site, other).await;
+        assert!(
+            found
+                .iter()
+                .any(|r| r["port_range_min"] == 80 && r["protocol"] == "tcp"),
+            "{site} admits {other}: {found:?}"
+        );
+    }
+    // A site never gets an expansion for its own member (it resolves the group itself).
+    assert!(rules_for(&b, "CloudOne", &members[0].1)
+        .await
+        .iter()
+        .all(|r| r["port_range_min"] != 80));
+    // The member on CloudTwo leaves: CloudOne no longer admits its address.
+    let a =
+        b.t.call(
+            Method::DELETE,
+            &format!("/compute/v2.1/servers/{}", members[1].0),
+            Some(&b.t.demo_token),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert!(rules_for(&b, "CloudOne", &members[1].1)
+        .await
+        .iter()
+        .all(|r| r["port_range_min"] != 80));
+    // Deleting the rule takes its expansions with it.
+    let (s, _) = b
+        .net(
+            Method::DELETE,
+            &format!("/security-group-rules/{rule_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(rules_for(&b, "CloudTwo", &members[0].1)
+        .await
+        .iter()
+        .all(|r| r["port_range_min"] != 80));
+}
