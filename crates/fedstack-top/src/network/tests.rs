@@ -548,3 +548,62 @@ async fn remote_group_rules_admit_members_on_other_sites() {
         .iter()
         .all(|r| r["port_range_min"] != 80));
 }
+
+#[tokio::test]
+async fn interface_attach_and_detach_use_top_ids() {
+    let b = bed(1).await;
+    let (first, _) = b.network("first", "10.31.0.0/24").await;
+    let (second, subnet) = b.network("second", "10.32.0.0/24").await;
+    let image = b.image().await;
+    let (s, v) = b
+        .server(&image, "vm-nics", "CloudOne", json!([{"uuid": first}]))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    b.wait_active(&id).await;
+    let path = format!("/compute/v2.1/servers/{id}/os-interface");
+    let token = Some(b.t.demo_token.as_str());
+    let body = json!({"interfaceAttachment": {"net_id": second, "fixed_ips": [{"ip_address": "10.32.0.40"}]}});
+    let a = b.t.call(Method::POST, &path, token, Some(body)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let att = &a.body["interfaceAttachment"];
+    assert_eq!(att["net_id"], second.as_str(), "{att}");
+    assert_eq!(att["fixed_ips"][0]["subnet_id"], subnet.as_str());
+    assert_eq!(att["fixed_ips"][0]["ip_address"], "10.32.0.40");
+    let port = att["port_id"].as_str().unwrap().to_string();
+    let (_, p) = b.net(Method::GET, &format!("/ports/{port}"), None).await;
+    assert_eq!(
+        p["port"]["device_id"],
+        id.as_str(),
+        "a top port bound to the server"
+    );
+    let a = b.t.call(Method::GET, &path, token, None).await;
+    let listed = a.body["interfaceAttachments"].as_array().unwrap();
+    assert!(
+        listed.iter().any(|i| i["port_id"] == port.as_str()),
+        "{}",
+        a.body
+    );
+    // The address is the top's: a second attach asking for it is refused.
+    let body = json!({"interfaceAttachment": {"net_id": second, "fixed_ips": [{"ip_address": "10.32.0.40"}]}});
+    let a = b.t.call(Method::POST, &path, token, Some(body)).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    let a =
+        b.t.call(Method::DELETE, &format!("{path}/{port}"), token, None)
+            .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    let (s, _) = b.net(Method::GET, &format!("/ports/{port}"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "the port the top made is gone");
+    assert!(b
+        .t
+        .top
+        .store
+        .allocated_ips(&subnet)
+        .await
+        .unwrap()
+        .is_empty());
+    let a =
+        b.t.call(Method::DELETE, &format!("{path}/{port}"), token, None)
+            .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
+}
