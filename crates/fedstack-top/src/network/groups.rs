@@ -663,7 +663,7 @@ async fn reconcile(
         .collect();
     let rules = rules_of(top, &g.id).await?;
     for rule in &rules {
-        let remote = remote_on_site(top, site, site_project, &rule).await?;
+        let remote = remote_on_site(top, site, site_project, rule).await?;
         let found = site_rules
             .iter()
             .position(|s| same_rule(&rule.body, s, |_| remote.clone().unwrap_or_default()));
