@@ -192,3 +192,60 @@ def test_network_subnet_router_and_floating_ip(tenant, image, public):
     tenant("router", "delete", router, json=False)
     tenant("network", "delete", net, json=False)
     assert net not in {n["Name"] for n in tenant("network", "list")}
+
+
+def test_remote_group_rule_admits_members_on_other_sites(tenant, image):
+    net, group = uid("net"), uid("sg")
+    tenant("network", "create", net)
+    tenant("subnet", "create", "--network", net, "--subnet-range", "10.41.0.0/24", uid("sub"))
+    tenant("security", "group", "create", group)
+    members = {}
+    for site in ["CloudOne", "CloudTwo"]:
+        s = server_create(tenant, image, uid(site.lower()), "--network", net, "--security-group", group, "--availability-zone", site)
+        (addr,) = addresses(tenant("server", "show", s["id"]), net)
+        members[site] = (s["id"], f"{addr}/32")
+    tenant("security", "group", "rule", "create", "--ingress", "--protocol", "tcp", "--dst-port", "8080", "--remote-group", group, group)
+
+    def admits(site, prefix):
+        rules = tenant.site(site, "security", "group", "rule", "list", "--long")
+        return [r for r in rules if r.get("IP Range") == prefix and "8080" in str(r.get("Port Range"))]
+
+    # Each site's copy of the group admits the member on the other site by its address
+    # (a site resolves a remote group only among its own ports), never its own member.
+    assert len(admits("CloudOne", members["CloudTwo"][1])) == 1
+    assert len(admits("CloudTwo", members["CloudOne"][1])) == 1
+    assert admits("CloudOne", members["CloudOne"][1]) == []
+    # The member on CloudTwo goes: CloudOne stops admitting its address.
+    tenant("server", "delete", "--wait", members["CloudTwo"][0], json=False)
+    assert admits("CloudOne", members["CloudTwo"][1]) == []
+    tenant("server", "delete", "--wait", members["CloudOne"][0], json=False)
+
+
+def test_server_add_and_remove_network_and_port(tenant, image, spread):
+    other, sub = uid("net"), uid("sub")
+    tenant("network", "create", other)
+    tenant("subnet", "create", "--network", other, "--subnet-range", "10.42.0.0/24", sub)
+    s = server_create(tenant, image, uid("nics"), "--network", spread["net"], "--availability-zone", "CloudTwo")
+    tenant("server", "add", "network", s["id"], other, json=False)
+    (addr,) = wait_for(lambda: addresses(tenant("server", "show", s["id"]), other), what="the attached network's address")
+    assert ipaddress.ip_address(addr) in ipaddress.ip_network("10.42.0.0/24")
+    # The top made the port with its own address and MAC; the site's port has exactly them.
+    (port,) = [p for p in tenant("port", "list", "--server", s["id"], "--long") if addr in str(p["Fixed IP Addresses"])]
+    site_ports = tenant.site("CloudTwo", "port", "list", "--mac-address", port["MAC Address"], "--long")
+    assert len(site_ports) == 1 and addr in str(site_ports[0]["Fixed IP Addresses"])
+    # Removing the network detaches and frees what the top made for it.
+    tenant("server", "remove", "network", s["id"], other, json=False)
+    assert addresses(tenant("server", "show", s["id"]), other) == []
+    assert tenant("port", "list", "--network", other) == []
+    assert tenant.site("CloudTwo", "port", "list", "--mac-address", port["MAC Address"]) == []
+    # A port the user made is attached and detached by its top ID, and stays.
+    mine = tenant("port", "create", "--network", other, uid("port"))
+    tenant("server", "add", "port", s["id"], mine["id"], json=False)
+    assert tenant("port", "show", mine["id"])["device_id"] == s["id"]
+    mine_addr = mine["fixed_ips"][0]["ip_address"]
+    assert mine_addr in addresses(tenant("server", "show", s["id"]), other)
+    tenant("server", "remove", "port", s["id"], mine["id"], json=False)
+    assert tenant("port", "show", mine["id"])["device_id"] == ""
+    assert addresses(tenant("server", "show", s["id"]), other) == []
+    tenant("server", "delete", "--wait", s["id"], json=False)
+    tenant("port", "delete", mine["id"], json=False)

@@ -95,8 +95,14 @@ async fn subresource(
     if head == "metadata" && method == Method::PUT && rest == "metadata" {
         body = Some(keep_marker(&route, body.as_deref())?);
     }
+    let mut nic = None;
     let (rest, body) = if head == crate::volume::attach::SUBRESOURCE {
         crate::volume::attach::to_site(&c, &route, &rest, body).await?
+    } else if head == crate::network::interfaces::SUBRESOURCE {
+        let (rest, body, pending) =
+            crate::network::interfaces::to_site(&c, &route, &method, &rest, body).await?;
+        nic = Some(pending);
+        (rest, body)
     } else {
         (rest.clone(), body)
     };
@@ -104,8 +110,19 @@ async fn subresource(
         Some(q) => format!("{rest}?{q}"),
         None => rest.clone(),
     };
-    let (status, headers, bytes) = forward(&c, &route, method, &path, body, mv, false).await?;
+    let (status, headers, bytes) = match forward(&c, &route, method, &path, body, mv, false).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            if let Some(pending) = nic {
+                pending.abandon(&c.top).await;
+            }
+            return Err(e);
+        }
+    };
     let mut out = translate_answer(&c.top, &route, status, headers, &bytes);
+    if let Some(pending) = nic {
+        pending.finish(&c.top, &route, status, &mut out).await;
+    }
     if head == "metadata" {
         hide_marker(&mut out).await;
     }

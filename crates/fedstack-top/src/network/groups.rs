@@ -3,7 +3,7 @@
 //! them, and kept in sync when rules change at the top.
 
 use super::doc::{self, attrs, check_known, find, owns, string_attr};
-use super::{invalid_input, neutron_error, policy_denied, sites, store_err, Res};
+use super::{invalid_input, neutron_error, policy_denied, remote_groups, sites, store_err, Res};
 use crate::auth::Caller;
 use crate::sites::SiteHandle;
 use crate::Top;
@@ -20,7 +20,7 @@ use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 /// The attributes that make two rules the same rule.
-const RULE_KEY: &[&str] = &[
+pub(super) const RULE_KEY: &[&str] = &[
     "direction",
     "ethertype",
     "protocol",
@@ -549,6 +549,9 @@ pub async fn create_rule(c: Caller, OsJson(body): OsJson) -> Res {
         .await?;
         rule_on_site(&c.top, &site, &site_project, &site_group, &rule).await?;
     }
+    if let Err(e) = remote_groups::sync_rule(&c.top, &rule).await {
+        tracing::warn!(rule = %rule.id, error = %e.message, "remote group expansions not synced");
+    }
     Ok((
         StatusCode::CREATED,
         Json(json!({"security_group_rule": rule.body})),
@@ -564,6 +567,7 @@ pub async fn delete_rule(c: Caller, Path(id): Path<String>) -> Res {
     if !owns(&c, &r) {
         return Err(rule_not_found(&id));
     }
+    remote_groups::drop_rule(&c.top, &r).await?;
     sites::delete_pieces(
         &c.top,
         net_kind::SECURITY_GROUP_RULE,
@@ -652,10 +656,14 @@ async fn reconcile(
     .await?;
     let mut site_rules: Vec<Value> = r["security_group_rules"]
         .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| !remote_groups::is_expansion(s))
         .cloned()
-        .unwrap_or_default();
-    for rule in rules_of(top, &g.id).await? {
-        let remote = remote_on_site(top, site, site_project, &rule).await?;
+        .collect();
+    let rules = rules_of(top, &g.id).await?;
+    for rule in &rules {
+        let remote = remote_on_site(top, site, site_project, rule).await?;
         let found = site_rules
             .iter()
             .position(|s| same_rule(&rule.body, s, |_| remote.clone().unwrap_or_default()));
@@ -664,7 +672,7 @@ async fn reconcile(
                 let s = site_rules.remove(i);
                 record_rule(top, &rule.id, site, &s).await?;
             }
-            None => rule_on_site(top, site, site_project, site_group, &rule).await?,
+            None => rule_on_site(top, site, site_project, site_group, rule).await?,
         }
     }
     for extra in site_rules {
@@ -678,6 +686,12 @@ async fn reconcile(
             )
             .await?;
         }
+    }
+    for rule in rules
+        .iter()
+        .filter(|r| r.body["remote_group_id"].is_string())
+    {
+        remote_groups::sync_on_site(top, site, site_project, site_group, rule).await?;
     }
     Ok(())
 }

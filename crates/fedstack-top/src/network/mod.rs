@@ -7,10 +7,12 @@
 mod doc;
 mod floating_ips;
 mod groups;
+pub mod interfaces;
 pub mod ipam;
 mod misc;
 mod networks;
 pub(crate) mod ports;
+mod remote_groups;
 mod routers;
 pub mod servers;
 mod sites;

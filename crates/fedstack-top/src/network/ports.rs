@@ -3,7 +3,7 @@
 
 use super::doc::{self, attrs, bool_attr, check_known, find, owns, string_attr};
 use super::ipam::{self, SubnetPlan};
-use super::{groups, networks, neutron_error, policy_denied, sites, store_err, Res};
+use super::{groups, networks, neutron_error, policy_denied, remote_groups, sites, store_err, Res};
 use crate::auth::Caller;
 use crate::sites::SiteHandle;
 use crate::Top;
@@ -401,6 +401,7 @@ pub async fn update(c: Caller, Path(id): Path<String>, OsJson(body): OsJson) -> 
             site_changes.insert("security_groups".into(), json!(site_groups));
         }
     }
+    let before = remote_groups::groups_of(&p.body);
     doc::apply(&mut p, &a);
     c.top
         .store
@@ -408,6 +409,14 @@ pub async fn update(c: Caller, Path(id): Path<String>, OsJson(body): OsJson) -> 
         .await
         .map_err(store_err)?;
     sites::update_pieces(&c.top, net_kind::PORT, "ports", &id, "port", site_changes).await;
+    let mut touched = remote_groups::groups_of(&p.body);
+    touched.retain(|g| !before.contains(g));
+    touched.extend(before.into_iter().filter(|g| {
+        !p.body["security_groups"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x == g.as_str()))
+    }));
+    remote_groups::members_changed(&c.top, &touched).await;
     Ok(Json(json!({"port": view(&p)})).into_response())
 }
 
@@ -430,6 +439,12 @@ pub async fn delete(c: Caller, Path(id): Path<String>) -> Res {
 /// Deletes a top port: its site port, its addresses and MAC, its record; floating IPs on
 /// it are disassociated (the site did the same with the site port).
 pub async fn delete_port(top: &Top, p: &NetResource) -> Result<(), ApiError> {
+    let placed = !top
+        .store
+        .pieces(net_kind::PORT, &p.id)
+        .await
+        .map_err(store_err)?
+        .is_empty();
     sites::delete_pieces(top, net_kind::PORT, "ports", &p.id).await?;
     let fips = top
         .store
@@ -461,6 +476,9 @@ pub async fn delete_port(top: &Top, p: &NetResource) -> Result<(), ApiError> {
         .delete_net_resource(net_kind::PORT, &p.id)
         .await
         .map_err(store_err)?;
+    if placed {
+        remote_groups::members_changed(top, &remote_groups::groups_of(&p.body)).await;
+    }
     Ok(())
 }
 
@@ -533,7 +551,14 @@ pub async fn make_on_site(
     {
         site_groups.push(groups::ensure_on_site(top, site, site_project, g).await?);
     }
-    sites::ensure_piece(top, net_kind::PORT, &p.id, site, || async {
+    let placed = top
+        .store
+        .pieces(net_kind::PORT, &p.id)
+        .await
+        .map_err(store_err)?
+        .iter()
+        .any(|x| x.site_id == site.id() && x.site_resource_id.is_some());
+    let site_port = sites::ensure_piece(top, net_kind::PORT, &p.id, site, || async {
         let mut body = json!({"network_id": site_net, "fixed_ips": fixed, "mac_address": p.body["mac_address"],
             "name": p.body["name"], "description": format!("fedstack: top port {}", p.id),
             "admin_state_up": p.body["admin_state_up"], "port_security_enabled": p.body["port_security_enabled"]});
@@ -543,5 +568,9 @@ pub async fn make_on_site(
         let r = sites::call(site, Method::POST, "/ports".into(), Some(site_project), Some(json!({ "port": body }))).await?;
         sites::id_of(site, &r["port"])
     })
-    .await
+    .await?;
+    if !placed {
+        remote_groups::members_changed(top, &remote_groups::groups_of(&p.body)).await;
+    }
+    Ok(site_port)
 }

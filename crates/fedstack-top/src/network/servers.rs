@@ -102,7 +102,9 @@ pub async fn plug(
     Ok(plugged)
 }
 
-async fn plug_one(
+/// Plugs one `networks` entry of a server on `site` (a top network or port; the site port
+/// made with the top's addresses): the site's NIC request, `{"port": <site port>}`.
+pub(super) async fn plug_one(
     c: &Caller,
     site: &SiteHandle,
     site_project: &str,
@@ -280,6 +282,18 @@ async fn unbind(top: &Top, port_id: &str) {
     }
 }
 
+/// A top port detached from its server: deleted when the top made it for the server, else
+/// unbound.
+pub(super) async fn release_port(top: &Top, p: &NetResource) {
+    if ports::created_for_server(p) {
+        if let Err(e) = ports::delete_port(top, p).await {
+            tracing::warn!(port = %p.id, error = %e.message, "port of a server not deleted");
+        }
+    } else {
+        unbind(top, &p.id).await;
+    }
+}
+
 /// After a server is deleted: the ports the top made for it are deleted (as Nova deletes
 /// the ports it made), the others unbound.
 pub async fn unplug(top: &Top, server_id: &str) {
@@ -289,12 +303,6 @@ pub async fn unplug(top: &Top, server_id: &str) {
         .await
         .unwrap_or_default();
     for p in ports.iter().filter(|p| p.body["device_id"] == server_id) {
-        if ports::created_for_server(p) {
-            if let Err(e) = ports::delete_port(top, p).await {
-                tracing::warn!(port = %p.id, server = server_id, error = %e.message, "port of a deleted server not deleted");
-            }
-        } else {
-            unbind(top, &p.id).await;
-        }
+        release_port(top, p).await;
     }
 }

@@ -448,3 +448,162 @@ async fn servers_on_one_top_network_across_sites_and_group_rules_follow() {
         "{e}"
     );
 }
+
+/// The site rules admitting `prefix` (as the site's admin sees them).
+async fn rules_for(b: &Bed, site: &str, prefix: &str) -> Vec<Value> {
+    let r = b
+        .on_site(
+            site,
+            &format!("/security-group-rules?remote_ip_prefix={prefix}"),
+        )
+        .await;
+    r["security_group_rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn remote_group_rules_admit_members_on_other_sites() {
+    let b = bed(2).await;
+    let (net, _) = b.network("grouped", "10.30.0.0/24").await;
+    let image = b.image().await;
+    let (s, g) = b
+        .net(
+            Method::POST,
+            "/security-groups",
+            Some(json!({"security_group": {"name": "web"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    let group = g["security_group"]["id"].as_str().unwrap().to_string();
+    let mut members = vec![];
+    for site in ["CloudOne", "CloudTwo"] {
+        let body = json!({"server": {"name": format!("web-{site}"), "imageRef": image, "flavorRef": "1",
+            "availability_zone": site, "networks": [{"uuid": net}], "security_groups": [{"name": "web"}]}});
+        let a =
+            b.t.call(
+                Method::POST,
+                "/compute/v2.1/servers",
+                Some(&b.t.demo_token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+        let id = a.body["server"]["id"].as_str().unwrap().to_string();
+        let shown = b.wait_active(&id).await;
+        let addr = shown["addresses"]["grouped"][0]["addr"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        members.push((id, format!("{addr}/32")));
+    }
+    let rule = json!({"security_group_rule": {"security_group_id": group, "direction": "ingress",
+        "protocol": "tcp", "port_range_min": 80, "port_range_max": 80, "remote_group_id": group}});
+    let (s, r) = b
+        .net(Method::POST, "/security-group-rules", Some(rule))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let rule_id = r["security_group_rule"]["id"].as_str().unwrap().to_string();
+    // Each site admits the member on the other site by its address, with the rule's ports.
+    for (site, other) in [("CloudOne", &members[1].1), ("CloudTwo", &members[0].1)] {
+        let found = rules_for(&b, site, other).await;
+        assert!(
+            found
+                .iter()
+                .any(|r| r["port_range_min"] == 80 && r["protocol"] == "tcp"),
+            "{site} admits {other}: {found:?}"
+        );
+    }
+    // A site never gets an expansion for its own member (it resolves the group itself).
+    assert!(rules_for(&b, "CloudOne", &members[0].1)
+        .await
+        .iter()
+        .all(|r| r["port_range_min"] != 80));
+    // The member on CloudTwo leaves: CloudOne no longer admits its address.
+    let a =
+        b.t.call(
+            Method::DELETE,
+            &format!("/compute/v2.1/servers/{}", members[1].0),
+            Some(&b.t.demo_token),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert!(rules_for(&b, "CloudOne", &members[1].1)
+        .await
+        .iter()
+        .all(|r| r["port_range_min"] != 80));
+    // Deleting the rule takes its expansions with it.
+    let (s, _) = b
+        .net(
+            Method::DELETE,
+            &format!("/security-group-rules/{rule_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(rules_for(&b, "CloudTwo", &members[0].1)
+        .await
+        .iter()
+        .all(|r| r["port_range_min"] != 80));
+}
+
+#[tokio::test]
+async fn interface_attach_and_detach_use_top_ids() {
+    let b = bed(1).await;
+    let (first, _) = b.network("first", "10.31.0.0/24").await;
+    let (second, subnet) = b.network("second", "10.32.0.0/24").await;
+    let image = b.image().await;
+    let (s, v) = b
+        .server(&image, "vm-nics", "CloudOne", json!([{"uuid": first}]))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    b.wait_active(&id).await;
+    let path = format!("/compute/v2.1/servers/{id}/os-interface");
+    let token = Some(b.t.demo_token.as_str());
+    let body = json!({"interfaceAttachment": {"net_id": second, "fixed_ips": [{"ip_address": "10.32.0.40"}]}});
+    let a = b.t.call(Method::POST, &path, token, Some(body)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let att = &a.body["interfaceAttachment"];
+    assert_eq!(att["net_id"], second.as_str(), "{att}");
+    assert_eq!(att["fixed_ips"][0]["subnet_id"], subnet.as_str());
+    assert_eq!(att["fixed_ips"][0]["ip_address"], "10.32.0.40");
+    let port = att["port_id"].as_str().unwrap().to_string();
+    let (_, p) = b.net(Method::GET, &format!("/ports/{port}"), None).await;
+    assert_eq!(
+        p["port"]["device_id"],
+        id.as_str(),
+        "a top port bound to the server"
+    );
+    let a = b.t.call(Method::GET, &path, token, None).await;
+    let listed = a.body["interfaceAttachments"].as_array().unwrap();
+    assert!(
+        listed.iter().any(|i| i["port_id"] == port.as_str()),
+        "{}",
+        a.body
+    );
+    // The address is the top's: a second attach asking for it is refused.
+    let body = json!({"interfaceAttachment": {"net_id": second, "fixed_ips": [{"ip_address": "10.32.0.40"}]}});
+    let a = b.t.call(Method::POST, &path, token, Some(body)).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    let a =
+        b.t.call(Method::DELETE, &format!("{path}/{port}"), token, None)
+            .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    let (s, _) = b.net(Method::GET, &format!("/ports/{port}"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "the port the top made is gone");
+    assert!(b
+        .t
+        .top
+        .store
+        .allocated_ips(&subnet)
+        .await
+        .unwrap()
+        .is_empty());
+    let a =
+        b.t.call(Method::DELETE, &format!("{path}/{port}"), token, None)
+            .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
+}
