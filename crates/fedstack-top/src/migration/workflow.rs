@@ -385,6 +385,20 @@ impl Run {
         };
         cx.put("dest_server", &id).await?;
         site::wait_server(cx, &dest, &id, "ACTIVE").await?;
+        // The last check before the point of no return: the source must answer, so that it
+        // can be retired after the switch. A source that is gone now rolls the move back
+        // (restarting it there once it returns) rather than leaving two copies to reconcile.
+        let src = self.top.sites.get(&s.site_id);
+        let reachable = match &src {
+            Some(src) => site::server(src, &s.server_id).await.is_ok(),
+            None => false,
+        };
+        if !reachable {
+            let name = src.map_or(s.site_id.clone(), |x| x.name().to_string());
+            return Err(StepError::Fatal(format!(
+                "site {name} (the source) does not answer before the switch; the move is rolled back"
+            )));
+        }
         Ok(())
     }
 

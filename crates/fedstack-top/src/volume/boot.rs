@@ -64,7 +64,13 @@ pub async fn pin_to_volumes(
                 ),
             )
         };
-        let route = super::owned_route(c, k.kind, &id, not_found).await?;
+        let route = match super::owned_route(c, k.kind, &id, not_found).await {
+            Ok(r) => r,
+            // Under a volume scope, a site's own volume is the scope's to check (it must be on
+            // the server's site) and is used as it is.
+            Err(_) if c.scope_for(Service::Volume).is_some() => continue,
+            Err(e) => return Err(e),
+        };
         let site = route
             .site_id
             .as_deref()
