@@ -84,9 +84,14 @@ def fed(tmp_path_factory):
     p = Process(["up", "--sites", "3", "--build-delay-ms", "300", "--data-dir", str(workdir / "data"), "--clouds-yaml", str(workdir / "clouds.yaml")], workdir, "fedstack up ready:")
     try:
         fed = Federation(workdir, p)
-        # Every top test shares project demo; give it room beyond Nova's default quotas (10
-        # instances), which the top enforces over all sites together.
-        r = fed.admin.put("compute", f"/os-quota-sets/{fed.demo.project_id}", {"quota_set": {"instances": 500, "cores": 1000, "ram": 1024000}})
+        # Every top test shares project demo; give it room beyond the services' default quotas
+        # (10 instances, 10 volumes, ...), which the top enforces over all sites together.
+        demo = fed.demo.project_id
+        r = fed.admin.put("compute", f"/os-quota-sets/{demo}", {"quota_set": {"instances": 500, "cores": 1000, "ram": 1024000}})
+        assert r.status_code == 200, r.text
+        r = fed.admin.put("volume", f"/os-quota-sets/{demo}", {"quota_set": {"volumes": 500, "snapshots": 500, "gigabytes": 10000}})
+        assert r.status_code == 200, r.text
+        r = fed.admin.put("network", f"/v2.0/quotas/{demo}", {"quota": {"network": 500, "subnet": 500, "port": 5000, "router": 100, "floatingip": 500, "security_group": 500, "security_group_rule": 5000}})
         assert r.status_code == 200, r.text
         yield fed
     finally:
