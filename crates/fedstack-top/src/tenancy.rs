@@ -27,6 +27,48 @@ pub fn site_error(service: Service, site: &SiteHandle, e: SiteError) -> ApiError
     )
 }
 
+/// The 503 for a site that is down, naming it, in `service`'s envelope.
+pub fn site_down(service: Service, site: &SiteHandle) -> ApiError {
+    ApiError::new(
+        service,
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "Site {} (availability zone {}) is not available; try again later.",
+            site.name(),
+            site.record.az
+        ),
+    )
+}
+
+/// A site's refusal passed to the client in `service`'s envelope with the site's status and
+/// message; a server error (or an answer without a message) becomes a 502 naming the site.
+pub fn site_answer_error(
+    service: Service,
+    site: &SiteHandle,
+    status: axum::http::StatusCode,
+    body: &Value,
+) -> ApiError {
+    let message = body
+        .as_object()
+        .and_then(|o| o.values().next())
+        .and_then(|inner| inner.get("message"))
+        .and_then(Value::as_str);
+    let bad_gateway = axum::http::StatusCode::BAD_GATEWAY;
+    match message {
+        Some(m) if status.is_client_error() => ApiError::new(service, status, m),
+        Some(m) => ApiError::new(
+            service,
+            bad_gateway,
+            format!("Site {} failed: {m}", site.name()),
+        ),
+        None => ApiError::new(
+            service,
+            bad_gateway,
+            format!("Site {} answered {status}.", site.name()),
+        ),
+    }
+}
+
 /// The site project of a top project, creating it (and granting the service account the
 /// `member` role there) on first use.
 pub async fn site_project(

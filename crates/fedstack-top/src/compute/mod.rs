@@ -126,34 +126,11 @@ pub fn site_for_write(top: &Top, route: &Route) -> Result<Arc<SiteHandle>, ApiEr
 
 /// Nova-enveloped 503 for a site that is down.
 pub fn site_down(site: &SiteHandle) -> ApiError {
-    err(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!(
-            "Site {} (availability zone {}) is not available; try again later.",
-            site.name(),
-            site.record.az
-        ),
-    )
+    crate::tenancy::site_down(Service::Compute, site)
 }
 
-/// A site's Nova error passed to the client in Nova's envelope with the site's status and
-/// message; anything else becomes a 502/503 naming the site.
+/// A site's Nova error passed on with the site's status and message (see
+/// [`crate::tenancy::site_answer_error`]).
 pub fn site_answer_error(site: &SiteHandle, status: StatusCode, body: &Value) -> ApiError {
-    let message = body
-        .as_object()
-        .and_then(|o| o.values().next())
-        .and_then(|inner| inner.get("message"))
-        .and_then(Value::as_str)
-        .map(String::from);
-    match message {
-        Some(m) if status.is_client_error() => err(status, m),
-        Some(m) => err(
-            StatusCode::BAD_GATEWAY,
-            format!("Site {} failed: {m}", site.name()),
-        ),
-        None => err(
-            StatusCode::BAD_GATEWAY,
-            format!("Site {} answered {status}.", site.name()),
-        ),
-    }
+    crate::tenancy::site_answer_error(Service::Compute, site, status, body)
 }

@@ -17,15 +17,7 @@ use std::future::Future;
 
 /// The 503 for a site that is down, naming it.
 pub fn site_down(site: &SiteHandle) -> ApiError {
-    neutron_error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "ServiceUnavailable",
-        format!(
-            "Site {} (availability zone {}) is not available; try again later.",
-            site.name(),
-            site.record.az
-        ),
-    )
+    crate::tenancy::site_down(Service::Network, site).with_kind("ServiceUnavailable")
 }
 
 /// One Neutron call on a site in the tenant's site project (admin scope when `None`). A
