@@ -512,6 +512,21 @@ class Control:
             self.request("GET", f"/sites/{site}/servers/{server_id}/disk/sha512")
         ).json()
 
+    def put_volume(self, site: str, volume_id: str, data: bytes) -> None:
+        self._ok(
+            self.request(
+                "PUT",
+                f"/sites/{site}/volumes/{volume_id}/data",
+                data=data,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+        )
+
+    def volume_sha512(self, site: str, volume_id: str) -> dict:
+        return self._ok(
+            self.request("GET", f"/sites/{site}/volumes/{volume_id}/data/sha512")
+        ).json()
+
     def reset(self, site: str) -> list[str]:
         """Best effort: site up, no latency, no failure rules."""
         problems = []

@@ -1,4 +1,5 @@
-//! The `/sim/v1` control API of a simulator process: fault injection and server disks.
+//! The `/sim/v1` control API of a simulator process: fault injection, server disks and
+//! volume contents (what a guest would have written).
 //! It is served on its own port, so it answers while a site refuses connections.
 
 use crate::ctx::read_body;
@@ -43,6 +44,11 @@ pub fn router(sim: Weak<Sim>) -> Router {
         .route(
             "/sim/v1/sites/{site}/servers/{id}/disk/sha512",
             get(disk_sha512),
+        )
+        .route("/sim/v1/sites/{site}/volumes/{id}/data", put(put_volume))
+        .route(
+            "/sim/v1/sites/{site}/volumes/{id}/data/sha512",
+            get(volume_sha512),
         )
         .with_state(sim)
 }
@@ -193,20 +199,31 @@ async fn read_disk(State(sim): Ctl, Path((site, id)): Path<(String, String)>) ->
 }
 
 async fn disk_sha512(State(sim): Ctl, Path((site, id)): Path<(String, String)>) -> Response {
-    let Some(sim) = sim.upgrade() else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "simulator stopping");
-    };
-    let Some(disk) = sim
-        .site(&site)
-        .and_then(|s| s.site.data.lock().compute.disk(&id))
-    else {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("no server {id} on site {site}"),
-        );
+    let bytes = sim.upgrade().and_then(|sim| {
+        sim.site(&site)
+            .map(|s| s.site.data.lock().compute.disk(&id))
+    });
+    sha512_of(bytes, || format!("no server {id} on site {site}")).await
+}
+
+async fn volume_sha512(State(sim): Ctl, Path((site, id)): Path<(String, String)>) -> Response {
+    let bytes = sim.upgrade().and_then(|sim| {
+        sim.site(&site)
+            .map(|s| s.site.data.lock().volume.volume_data(&id))
+    });
+    sha512_of(bytes, || format!("no volume {id} on site {site}")).await
+}
+
+/// The sha512 and size of some bytes, hashed off the async threads; 404 when there are none.
+async fn sha512_of(
+    bytes: Option<Option<bytes::Bytes>>,
+    missing: impl FnOnce() -> String,
+) -> Response {
+    let Some(Some(data)) = bytes else {
+        return error(StatusCode::NOT_FOUND, missing());
     };
     let digest =
-        tokio::task::spawn_blocking(move || (hex::encode(Sha512::digest(&disk)), disk.len())).await;
+        tokio::task::spawn_blocking(move || (hex::encode(Sha512::digest(&data)), data.len())).await;
     match digest {
         Ok((sha, size)) => Json(json!({"sha512": sha, "size": size})).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
@@ -238,6 +255,28 @@ async fn patch_disk(
     write_disk(sim, site, id, Some(o.offset), body).await
 }
 
+/// Replaces a volume's contents with the body.
+async fn put_volume(
+    State(sim): Ctl,
+    Path((site, id)): Path<(String, String)>,
+    body: Body,
+) -> Response {
+    let data = match read_body(body, MAX_DISK_WRITE).await {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+    };
+    with_site(&sim, &site, |s| {
+        if s.site.data.lock().volume.set_volume_data(&id, data) {
+            StatusCode::NO_CONTENT.into_response()
+        } else {
+            error(
+                StatusCode::NOT_FOUND,
+                format!("no volume {id} on site {site}"),
+            )
+        }
+    })
+}
+
 async fn write_disk(
     sim: Weak<Sim>,
     site: String,
@@ -250,12 +289,7 @@ async fn write_disk(
         Err(e) => return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
     };
     with_site(&sim, &site, |s| {
-        let mut d = s.site.data.lock();
-        let result = match offset {
-            Some(off) => d.compute.write_disk(&id, off, &data),
-            None => d.compute.replace_disk(&id, data.clone()),
-        };
-        match result {
+        match s.site.data.lock().write_server_disk(&id, offset, data) {
             Ok(()) => StatusCode::NO_CONTENT.into_response(),
             Err(e) => error(StatusCode::NOT_FOUND, e),
         }

@@ -39,6 +39,25 @@ impl SiteData {
             identity,
         }
     }
+
+    /// Writes a server's disk (`offset` None replaces it): a volume-backed server's disk is
+    /// its root volume, so the volume holds the same bytes afterwards.
+    pub fn write_server_disk(
+        &mut self,
+        server_id: &str,
+        offset: Option<u64>,
+        data: bytes::Bytes,
+    ) -> Result<(), String> {
+        match offset {
+            Some(off) => self.compute.write_disk(server_id, off, &data)?,
+            None => self.compute.replace_disk(server_id, data)?,
+        }
+        if let Some(root) = self.compute.root_volume(server_id) {
+            let disk = self.compute.disk(server_id).unwrap_or_default();
+            self.volume.set_volume_data(&root, disk);
+        }
+        Ok(())
+    }
 }
 
 /// A simulated OpenStack site.

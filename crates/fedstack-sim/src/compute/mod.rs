@@ -70,6 +70,16 @@ impl ComputeData {
         self.servers.get(server_id).map(|s| s.disk.bytes())
     }
 
+    /// The volume a volume-backed server boots from (its `/dev/vda` attachment).
+    pub fn root_volume(&self, server_id: &str) -> Option<String> {
+        self.servers
+            .get(server_id)?
+            .volumes
+            .iter()
+            .find(|a| a.device == "/dev/vda")
+            .map(|a| a.volume_id.clone())
+    }
+
     /// Writes `data` at `offset` of a server's disk (growing it as needed).
     pub fn write_disk(&mut self, server_id: &str, offset: u64, data: &[u8]) -> Result<(), String> {
         let server = self

@@ -470,6 +470,17 @@ impl VolumeData {
             .map(|v| v.data.clone().unwrap_or_default())
     }
 
+    /// Replaces a volume's bytes (the guest wrote them). False for an unknown volume.
+    pub fn set_volume_data(&mut self, volume_id: &str, data: Bytes) -> bool {
+        match self.volumes.get_mut(volume_id) {
+            Some(v) => {
+                v.data = Some(data);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Deletes a volume whose server went away (`delete_on_termination`): detached, then
     /// removed, unless it has snapshots (Cinder refuses; the volume stays `available`).
     pub fn delete_for_server(&mut self, volume_id: &str) {
