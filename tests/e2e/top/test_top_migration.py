@@ -234,7 +234,7 @@ def test_a_running_server_moves_with_its_disk_address_and_metadata(mig):
     assert shown["metadata"] == {"role": "db", "name": "big"}
     assert sorted(shown["tags"]) == ["big", "mig"] and shown["key_name"] == "mig-key"
     detail = mig.migration(m["id"])
-    assert [x["state"] for x in detail["steps"]] == ["done"] * 9
+    assert [x["state"] for x in detail["steps"]] == ["done"] * 10
     assert any("sha512 verified" in e["message"] for e in detail["events"])
     # The temporary images are gone from both sites.
     for site_name in ("MigOne", "MigTwo"):
@@ -327,10 +327,14 @@ def test_cancel_mid_transfer_rolls_back(mig):
 
 @pytest.mark.timeout(1500)
 def test_sigkill_in_each_step_ends_done_or_rolled_back_with_one_copy(mig):
-    steps = ["preflight", "stop", "snapshot", "transfer", "ports", "boot", "switch", "power", "cleanup"]
+    steps = ["preflight", "stop", "snapshot", "transfer", "volumes", "ports", "boot", "switch", "power", "cleanup"]
     hit = []
     for step in steps:
-        s = mig.boot("MigOne", os.urandom(2 * MIB), name=f"kill-{step}")
+        if step == "volumes":
+            # Only a server with volumes has work in this step.
+            s = _boot_from_volume(mig, "MigOne", f"kill-{step}", os.urandom(MIB), os.urandom(MIB))
+        else:
+            s = mig.boot("MigOne", os.urandom(2 * MIB), name=f"kill-{step}")
         if step == "power":
             mig.admin.post("compute", f"/servers/{s['id']}/action", {"os-stop": None})
             wait_for(lambda: mig.show(s["id"])["status"] == "SHUTOFF", what="SHUTOFF")
@@ -353,10 +357,15 @@ def test_sigkill_in_each_step_ends_done_or_rolled_back_with_one_copy(mig):
         site = mig.assert_one_copy_routed(s)
         assert site == ("MigTwo" if m["state"] == "done" else "MigOne")
         assert at is None or any(e["kind"] == "resumed" for e in m["events"]), m["events"]
+        for top_vol in (s.get("root"), s.get("data")):
+            if top_vol:
+                copies = wait_for(lambda: [(k, c) for k, v in _site_volumes_of(mig, top_vol).items() for c in v if c["status"] != "deleting"], what="volume copies settled")
+                assert [k for k, _ in copies] == [site], f"one copy of volume {top_vol}, beside its server: {copies}"
         # Free the quota of the tenant's project on the sites for the next round.
         assert mig.admin.delete("compute", f"/servers/{s['id']}").status_code == 204
         wait_for(lambda: mig.admin.get("compute", f"/servers/{s['id']}").status_code == 404, what="server deleted")
-    assert len(set(hit) - {None}) >= 8, f"killed in steps {hit}"
+    assert len(set(hit) - {None}) >= 9, f"killed in steps {hit}"
+    assert "volumes" in hit, f"killed in steps {hit}"
 
 
 def _site_ports_with(mig, site: str, mac: str) -> list[dict]:
@@ -427,3 +436,114 @@ def test_a_failed_migration_of_a_top_network_server_leaves_its_port_on_the_sourc
     assert still["fixed_ips"][0]["ip_address"] == addr["addr"]
     assert mig.assert_one_copy_routed({"id": sid}) == "MigOne"
     assert mig.admin.delete("compute", f"/servers/{sid}").status_code == 204
+
+
+# -- volumes -----------------------------------------------------------------
+def _site_volumes_of(mig, top_id: str) -> dict[str, list[dict]]:
+    """The volumes carrying `top_id` as their routing marker, per site."""
+    out = {}
+    for s, api in mig.sites.items():
+        vols = api.get("block-storage", "/volumes/detail?all_tenants=1").json()["volumes"]
+        out[s] = [v for v in vols if v["metadata"].get("fedstack_top_id") == top_id]
+    return out
+
+
+def _boot_from_volume(mig, site: str, name: str, root_data: bytes, data: bytes) -> dict:
+    """A server on `site` booted from a new volume, with a data volume attached; the guest
+    has written `root_data` on its root disk and `data` on the data volume."""
+    body = {"server": {"name": name, "flavorRef": mig.flavor, "availability_zone": site, "networks": [{"uuid": mig.nets[site]}], "metadata": {"role": "bfv"},
+                       "block_device_mapping_v2": [{"boot_index": 0, "uuid": mig.image, "source_type": "image", "destination_type": "volume", "volume_size": 1, "delete_on_termination": True}]}}
+    r = mig.admin.post("compute", "/servers", body, microversion="2.67")
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    wait_for(lambda: mig.show(sid)["status"] == "ACTIVE", timeout=60, what="server ACTIVE")
+    r = mig.admin.post("block-storage", "/volumes", {"volume": {"size": 1, "name": f"{name}-data", "availability_zone": site, "metadata": {"tier": "gold"}}})
+    assert r.status_code == 202, r.text
+    vol = r.json()["volume"]["id"]
+    wait_for(lambda: mig.admin.get("block-storage", f"/volumes/{vol}").json()["volume"]["status"] == "available", what="data volume available")
+    r = mig.admin.post("compute", f"/servers/{sid}/os-volume_attachments", {"volumeAttachment": {"volumeId": vol}}, microversion="2.79")
+    assert r.status_code == 200, r.text
+    wait_for(lambda: mig.admin.get("block-storage", f"/volumes/{vol}").json()["volume"]["status"] == "in-use", what="data volume in-use")
+    _, server = mig.site_server(sid)
+    mig.control.put_disk(site, server["id"], root_data)
+    [[data_copy]] = [c for c in _site_volumes_of(mig, vol).values() if c]
+    mig.control.put_volume(site, data_copy["id"], data)
+    root = next(a["id"] for a in mig.show(sid)["os-extended-volumes:volumes_attached"] if a["id"] != vol)
+    return {"id": sid, "root": root, "data": vol}
+
+
+def test_a_volume_backed_server_moves_with_its_root_and_data_volumes(mig):
+    root_data, data = os.urandom(3 * MIB), os.urandom(5 * MIB)
+    s = _boot_from_volume(mig, "MigOne", "bfv", root_data, data)
+    r = mig.fedstack("migration", "start", s["id"], "--destination", "MigThree", "--wait", "-f", "json")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    assert m["state"] == "done", m
+    assert m["bytes_moved"] == m["bytes_total"] >= len(root_data) + len(data)
+    site, copy = mig.site_server(s["id"])
+    assert site == "MigThree"
+    # The server boots from the moved root volume, whose bytes are the guest's.
+    assert mig.control.disk_sha512("MigThree", copy["id"])["sha512"] == hashlib.sha512(root_data).hexdigest()
+    shown = mig.show(s["id"])
+    assert shown["image"] == "" and shown["OS-EXT-AZ:availability_zone"] == "MigThree"
+    assert shown["metadata"] == {"role": "bfv"}
+    # Same top volume IDs, attached to the same top server, now on MigThree; one copy each.
+    assert sorted(a["id"] for a in shown["os-extended-volumes:volumes_attached"]) == sorted([s["root"], s["data"]])
+    for top_vol, want in ((s["root"], root_data), (s["data"], data)):
+        copies = wait_for(lambda: (c := _site_volumes_of(mig, top_vol)) and not c["MigOne"] and c, timeout=30, what=f"source copy of {top_vol} gone")
+        assert not copies["MigTwo"] and len(copies["MigThree"]) == 1, copies
+        assert mig.control.volume_sha512("MigThree", copies["MigThree"][0]["id"])["sha512"] == hashlib.sha512(want).hexdigest()
+        vol = mig.admin.get("block-storage", f"/volumes/{top_vol}").json()["volume"]
+        assert vol["status"] == "in-use" and vol["availability_zone"] == "MigThree", vol
+        assert [a["server_id"] for a in vol["attachments"]] == [s["id"]]
+    data_vol = mig.admin.get("block-storage", f"/volumes/{s['data']}").json()["volume"]
+    assert data_vol["name"] == "bfv-data" and data_vol["metadata"] == {"tier": "gold"} and data_vol["bootable"] == "false"
+    # No temporary image is left on any site.
+    for site_name in SITES:
+        names = [i["name"] for i in mig.sites[site_name].get("image", "/v2/images").json()["images"]]
+        assert not [n for n in names if n.startswith("fedstack-migration-")], names
+    # The volumes are still counted once each at the top.
+    listed = [v["id"] for v in mig.admin.get("block-storage", "/volumes").json()["volumes"]]
+    assert listed.count(s["root"]) == 1 and listed.count(s["data"]) == 1
+    assert mig.admin.delete("compute", f"/servers/{s['id']}").status_code == 204
+    wait_for(lambda: mig.admin.get("compute", f"/servers/{s['id']}").status_code == 404, what="server deleted")
+
+
+def test_a_volume_backed_server_failing_at_boot_rolls_back_with_its_volumes(mig):
+    s = _boot_from_volume(mig, "MigOne", "bfv-rb", os.urandom(MIB), os.urandom(MIB))
+    mig.control.add_failure("MigTwo", "/compute/v2.1/servers", "POST", rate=1.0, status=400)
+    m = mig.settle(mig.start(s["id"], "MigTwo")["id"])
+    assert m["state"] == "rolled_back", m
+    assert mig.assert_one_copy_routed({"id": s["id"]}) == "MigOne"
+    assert mig.show(s["id"])["status"] == "ACTIVE", "restarted where it was"
+    for top_vol in (s["root"], s["data"]):
+        copies = _site_volumes_of(mig, top_vol)
+        assert len(copies["MigOne"]) == 1 and not copies["MigTwo"], copies
+        vol = mig.admin.get("block-storage", f"/volumes/{top_vol}").json()["volume"]
+        assert vol["status"] == "in-use" and vol["availability_zone"] == "MigOne", vol
+    names = [i["name"] for i in mig.sites["MigTwo"].get("image", "/v2/images").json()["images"]]
+    assert not [n for n in names if n.startswith("fedstack-migration-")], names
+    assert mig.admin.delete("compute", f"/servers/{s['id']}").status_code == 204
+
+
+def test_a_transfer_cut_by_a_crash_resumes_where_the_spool_ends(mig):
+    disk = os.urandom(300 * MIB)
+    s = mig.boot("MigOne", disk, name="resume")
+    mid = mig.start(s["id"], "MigTwo")["id"]
+    # Kill the top once a good part of the bytes went through, before the end.
+    at = wait_for(lambda: (m := mig.migration(mid))["step"] == "transfer" and len(disk) // 5 < m["bytes_moved"] < len(disk) * 4 // 5 and m["bytes_moved"],
+                  timeout=120, interval=0.02, what="the transfer under way")
+    mig.top.kill()
+    mig.restart_top()
+    m = mig.settle(mid, timeout=180)
+    assert m["state"] == "done", m
+    resumed = [e["message"] for e in m["events"] if e["message"].startswith("resumed at byte")]
+    assert resumed, m["events"]
+    offset = int(resumed[0].split()[3])
+    assert at // 2 <= offset < len(disk), (at, resumed)
+    assert m["bytes_moved"] == m["bytes_total"] == len(disk)
+    site, copy = mig.site_server(s["id"])
+    assert site == "MigTwo"
+    assert mig.control.disk_sha512("MigTwo", copy["id"])["sha512"] == hashlib.sha512(disk).hexdigest()
+    assert not list((mig.workdir / "data" / "spool").glob(f"{mid}*")), "the spool is removed once the job is done"
+    assert mig.admin.delete("compute", f"/servers/{s['id']}").status_code == 204

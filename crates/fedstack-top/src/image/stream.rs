@@ -38,9 +38,18 @@ impl Tally {
 
 /// The body of `download` as a request body, with the [`Tally`] of what it passes on.
 pub fn relay(download: reqwest::Response) -> (reqwest::Body, Tally) {
+    relay_stream(download.bytes_stream())
+}
+
+/// Any stream of chunks as a request body, with the [`Tally`] of what it passes on.
+pub fn relay_stream<S, E>(chunks: S) -> (reqwest::Body, Tally)
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
     let tally = Tally::default();
     let t = tally.clone();
-    let body = download.bytes_stream().map(move |chunk| {
+    let body = chunks.map(move |chunk| {
         if let Ok(c) = &chunk {
             t.add(c);
         }

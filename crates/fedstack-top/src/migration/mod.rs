@@ -1,9 +1,12 @@
 //! Cold migration of a server from its site to another, through standard APIs only, as a
-//! durable job of `fedstack-jobs`: preflight → stop → snapshot → transfer the image data
-//! site to site (streamed, sha512 verified) → the ports on the destination with the same
-//! fixed IPs and MACs (a top network's port keeps its top ID) → boot on the destination with the same flavor, key pair, metadata, tags, user data
-//! and server group → switch the routing (the top ID does not change) → power state as it
-//! was → delete the source server and the temporary images. Any failure before the switch
+//! durable job of `fedstack-jobs`: preflight → stop → snapshot (the disk by createImage, each
+//! volume by upload-to-image) → transfer the image data site to site (streamed, sha512
+//! verified) → the volumes remade on the destination → the ports on the destination with
+//! the same fixed IPs and MACs (a top network's port keeps its top ID) → boot on the
+//! destination (from its root volume for a volume-backed server) with the same flavor, key
+//! pair, metadata, tags, user data, server group and data volumes → switch the routing (the
+//! top IDs of the server and its volumes do not change) → power state as it was → delete
+//! the source server, its volumes and the temporary images. Any failure before the switch
 //! undoes what was made on the destination and leaves the source as it was.
 //!
 //! The engine (`fedstack-jobs`) knows nothing of sites; this module is the workflow, which
@@ -13,7 +16,9 @@ pub mod api;
 pub mod ports;
 mod site;
 mod source;
+mod spool;
 mod transfer;
+mod volumes;
 mod workflow;
 
 #[cfg(test)]

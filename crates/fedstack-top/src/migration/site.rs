@@ -19,6 +19,42 @@ const POLL: Duration = Duration::from_millis(250);
 /// Longest wait for a server or image to reach a state.
 const WAIT: Duration = Duration::from_secs(600);
 
+/// A wait for something on a site to reach a state: a deadline of [`WAIT`], a cancel check
+/// and a pause between polls.
+pub struct StepWait<'a> {
+    site: &'a SiteHandle,
+    what: String,
+    target: &'a str,
+    deadline: tokio::time::Instant,
+}
+
+impl<'a> StepWait<'a> {
+    pub fn new(site: &'a SiteHandle, what: String, target: &'a str) -> StepWait<'a> {
+        StepWait {
+            site,
+            what,
+            target,
+            deadline: tokio::time::Instant::now() + WAIT,
+        }
+    }
+
+    /// One more poll to come: fails past the deadline (with the state `now` it is in) or on
+    /// cancel, else pauses.
+    pub async fn tick(&mut self, cx: &mut JobContext, now: &str) -> Result<(), StepError> {
+        if tokio::time::Instant::now() > self.deadline {
+            return Err(StepError::Transient(format!(
+                "{} on site {} is {now}, not {}, after {WAIT:?}",
+                self.what,
+                self.site.name(),
+                self.target
+            )));
+        }
+        cx.check().await?;
+        tokio::time::sleep(POLL).await;
+        Ok(())
+    }
+}
+
 /// A failed site call: unreachable, slow or 5xx is worth retrying; a 4xx is not.
 pub fn site_failure(site: &SiteHandle, e: SiteError) -> StepError {
     let msg = format!("site {}: {e}", site.name());
@@ -118,7 +154,7 @@ pub async fn wait_server(
     id: &str,
     status: &str,
 ) -> Result<Value, StepError> {
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut wait = StepWait::new(site, format!("server {id}"), status);
     loop {
         let s = server(site, id).await?.ok_or_else(|| {
             StepError::Fatal(format!("server {id} vanished from site {}", site.name()))
@@ -138,14 +174,8 @@ pub async fn wait_server(
                 site.name()
             )));
         }
-        if tokio::time::Instant::now() > deadline {
-            return Err(StepError::Transient(format!(
-                "server {id} on site {} is {now}, not {status}, after {WAIT:?}",
-                site.name()
-            )));
-        }
-        cx.check().await?;
-        tokio::time::sleep(POLL).await;
+        let now = now.to_string();
+        wait.tick(cx, &now).await?;
     }
 }
 
@@ -163,16 +193,9 @@ pub async fn delete_server(
     if r.status != StatusCode::NOT_FOUND {
         r.ok().map_err(|e| site_failure(site, e))?;
     }
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut wait = StepWait::new(site, format!("server {id}"), "deleted");
     while server(site, id).await?.is_some() {
-        if tokio::time::Instant::now() > deadline {
-            return Err(StepError::Transient(format!(
-                "server {id} is still on site {} after its delete",
-                site.name()
-            )));
-        }
-        cx.check().await?;
-        tokio::time::sleep(POLL).await;
+        wait.tick(cx, "still there").await?;
     }
     Ok(())
 }
@@ -203,7 +226,7 @@ pub async fn wait_image(
     site: &SiteHandle,
     id: &str,
 ) -> Result<Value, StepError> {
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut wait = StepWait::new(site, format!("image {id}"), "active");
     loop {
         let img = image(site, id).await?.ok_or_else(|| {
             StepError::Fatal(format!("image {id} vanished from site {}", site.name()))
@@ -217,17 +240,35 @@ pub async fn wait_image(
                     img["status"]
                 )))
             }
-            _ if tokio::time::Instant::now() > deadline => {
-                return Err(StepError::Transient(format!(
-                    "image {id} on site {} is not active after {WAIT:?}",
-                    site.name()
-                )))
+            now => {
+                let now = now.to_string();
+                wait.tick(cx, &now).await?
             }
-            _ => {}
         }
-        cx.check().await?;
-        tokio::time::sleep(POLL).await;
     }
+}
+
+/// The ID of the image named `name` that `scope` sees on the site, if any.
+pub async fn image_named(
+    site: &SiteHandle,
+    scope: &Scope,
+    name: &str,
+) -> Result<Option<String>, StepError> {
+    let list = call(
+        site,
+        SiteRequest::new(
+            Method::GET,
+            "image",
+            format!("/v2/images?name={name}"),
+            scope.clone(),
+        ),
+    )
+    .await?;
+    Ok(list["images"]
+        .as_array()
+        .and_then(|l| l.first())
+        .and_then(|i| i["id"].as_str())
+        .map(String::from))
 }
 
 /// Deletes an image (gone already is fine).

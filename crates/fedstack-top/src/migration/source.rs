@@ -1,6 +1,7 @@
 //! What preflight records of the source server, so that every later step (and a run resumed
 //! after a crash) rebuilds the same server without asking the source again.
 
+use super::volumes::MovedVolume;
 use crate::compute::translate::TOP_ID_KEY;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -39,6 +40,13 @@ pub struct Source {
     pub group_id: Option<String>,
     pub nics: Vec<Nic>,
     pub security_groups: Vec<String>,
+    /// The root device when the server boots from a volume; `None` when it boots from an
+    /// image (and its disk travels as a snapshot).
+    #[serde(default)]
+    pub root_device: Option<String>,
+    /// The volumes attached to it, as preflight found them.
+    #[serde(default)]
+    pub volumes: Vec<MovedVolume>,
 }
 
 impl Source {
@@ -65,16 +73,6 @@ impl Source {
                 "the server is busy ({})",
                 s["OS-EXT-STS:task_state"].as_str().unwrap_or_default()
             ));
-        }
-        if s["os-extended-volumes:volumes_attached"]
-            .as_array()
-            .is_some_and(|v| !v.is_empty())
-        {
-            return Err(
-                "the server has volumes attached (data volumes or a root volume); \
-                 moving volumes is not supported yet: detach its data volumes first"
-                    .into(),
-            );
         }
         let mut metadata = s["metadata"].as_object().cloned().unwrap_or_default();
         metadata.remove(TOP_ID_KEY);
@@ -122,8 +120,38 @@ impl Source {
             group_id,
             nics,
             security_groups,
+            root_device: boots_from_volume(s).then(|| {
+                s["OS-EXT-SRV-ATTR:root_device_name"]
+                    .as_str()
+                    .unwrap_or("/dev/vda")
+                    .to_string()
+            }),
+            volumes: Vec::new(),
         })
     }
+
+    /// The attached volumes of a server document: `(site volume, delete_on_termination)`.
+    pub fn attached(s: &Value) -> Vec<(String, bool)> {
+        s["os-extended-volumes:volumes_attached"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| {
+                let id = a["id"].as_str()?.to_string();
+                Some((id, a["delete_on_termination"] == true))
+            })
+            .collect()
+    }
+
+    /// Whether the server's disk travels as a snapshot (it boots from an image).
+    pub fn has_image_disk(&self) -> bool {
+        self.root_device.is_none()
+    }
+}
+
+/// Nova shows `"image": ""` for a server booted from a volume.
+fn boots_from_volume(s: &Value) -> bool {
+    !s["image"].is_object()
 }
 
 #[cfg(test)]
@@ -142,6 +170,7 @@ mod tests {
             ]},
             "security_groups": [{"name": "default"}, {"name": "default"}],
             "os-extended-volumes:volumes_attached": [],
+            "image": {"id": "i1"},
         })
     }
 
@@ -165,14 +194,29 @@ mod tests {
     }
 
     #[test]
-    fn only_settled_active_or_shutoff_servers_without_volumes_move() {
+    fn only_settled_active_or_shutoff_servers_move() {
         assert!(Source::from_server("s", "p", "f".into(), None, &doc("ERROR")).is_err());
         let mut busy = doc("ACTIVE");
         busy["OS-EXT-STS:task_state"] = json!("rebooting");
         assert!(Source::from_server("s", "p", "f".into(), None, &busy).is_err());
-        let mut vols = doc("ACTIVE");
-        vols["os-extended-volumes:volumes_attached"] = json!([{"id": "v"}]);
-        let e = Source::from_server("s", "p", "f".into(), None, &vols).unwrap_err();
-        assert!(e.contains("volumes"), "{e}");
+    }
+
+    #[test]
+    fn a_volume_backed_server_is_told_from_an_image_backed_one() {
+        let image = Source::from_server("s", "p", "f".into(), None, &doc("ACTIVE")).unwrap();
+        assert!(image.has_image_disk());
+        let mut bfv = doc("ACTIVE");
+        bfv["image"] = json!("");
+        bfv["OS-EXT-SRV-ATTR:root_device_name"] = json!("/dev/vda");
+        bfv["os-extended-volumes:volumes_attached"] = json!([
+            {"id": "root", "delete_on_termination": true},
+            {"id": "data", "delete_on_termination": false}
+        ]);
+        let s = Source::from_server("s", "p", "f".into(), None, &bfv).unwrap();
+        assert_eq!(s.root_device.as_deref(), Some("/dev/vda"));
+        assert_eq!(
+            Source::attached(&bfv),
+            [("root".to_string(), true), ("data".to_string(), false)]
+        );
     }
 }

@@ -1,14 +1,17 @@
 //! The image data from one site to another: streamed from the source's Glance into the
 //! destination's (never held whole), counted for progress, hashed on the way and checked
 //! against the source's sha512 and the destination's. A re-run finds a finished copy by its
-//! recorded ID and hash and does not move the bytes again.
+//! recorded ID and hash and does not move the bytes again; an interrupted one resumes reading
+//! the source where the top's spool ends (see [`super::spool`]).
 
 use super::site::{self, site_failure};
+use super::spool::{JobSpool, Spool};
 use crate::sites::SiteHandle;
 use fedstack_api_types::glance::data::OCTET_STREAM;
 use fedstack_jobs::{JobContext, StepError};
 use fedstack_site_client::{Scope, SiteRequest};
-use reqwest::Method;
+use futures::stream::{BoxStream, StreamExt};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -27,6 +30,15 @@ impl End<'_> {
     }
 }
 
+/// Where one copy sits in the job's byte count when a job moves several images.
+#[derive(Debug, Clone, Copy)]
+pub struct Share {
+    /// Bytes of the copies before this one.
+    pub before: u64,
+    /// Bytes of all the copies.
+    pub total: u64,
+}
+
 /// Copies the source image `image_id` to the destination: the destination image ID, recorded
 /// under `key` before it is created there.
 pub async fn copy_image(
@@ -35,6 +47,8 @@ pub async fn copy_image(
     image_id: &str,
     to: &End<'_>,
     key: &str,
+    share: Share,
+    spool: &JobSpool,
 ) -> Result<String, StepError> {
     let src = site::wait_image(cx, from.site, image_id).await?;
     let want = src["os_hash_value"]
@@ -45,7 +59,7 @@ pub async fn copy_image(
     let mut id: String = cx.get(key).unwrap_or_else(|| image_id.to_string());
     match site::image(to.site, &id).await? {
         Some(d) if d["status"] == "active" && d["os_hash_value"] == want.as_str() => {
-            cx.progress(size, size).await?;
+            cx.progress(share.before + size, share.total).await?;
             return Ok(id);
         }
         Some(d) if d["status"] == "queued" => {}
@@ -64,10 +78,19 @@ pub async fn copy_image(
             }
         }
     }
-    let got = stream(cx, from, image_id, to, &id, size).await?;
+    let spooled = spool.file(key);
+    let copy = Copy {
+        from_id: image_id,
+        to_id: &id,
+        size,
+        share,
+        spool: &spooled,
+    };
+    let got = stream(cx, from, to, &copy).await?;
+    spooled.discard().await;
     if got != want {
-        return Err(StepError::Fatal(format!(
-            "the bytes read from site {} do not match the image's sha512",
+        return Err(StepError::Transient(format!(
+            "the bytes read from site {} do not match the image's sha512; the copy starts over",
             from.site.name()
         )));
     }
@@ -102,24 +125,38 @@ async fn create(to: &End<'_>, src: &Value, id: &str) -> Result<bool, StepError> 
     r.ok().map(|_| true).map_err(|e| site_failure(to.site, e))
 }
 
-/// Streams the data; the sha512 of what went through.
-async fn stream(
-    cx: &mut JobContext,
+/// The source's bytes: what the spool holds of them, then the rest read from the source
+/// (ranged when resuming), appended to the spool on the way.
+async fn source_bytes(
+    cx: &JobContext,
     from: &End<'_>,
     image_id: &str,
-    to: &End<'_>,
-    id: &str,
     size: u64,
-) -> Result<String, StepError> {
+    spool: &Spool,
+) -> Result<BoxStream<'static, std::io::Result<bytes::Bytes>>, StepError> {
+    let spool_failure = |e: std::io::Error| StepError::Transient(format!("the top's spool: {e}"));
+    let have = spool.len().await.min(size);
+    if have == size && size > 0 {
+        cx.note(
+            "transfer",
+            &format!("all {size} bytes of image {image_id} come from the top's spool"),
+        )
+        .await;
+        return Ok(spool.replay(size).await.map_err(spool_failure)?.boxed());
+    }
+    let mut req = SiteRequest::new(
+        Method::GET,
+        "image",
+        format!("/v2/images/{image_id}/file"),
+        from.scope(),
+    );
+    if have > 0 {
+        req = req.header("range", &format!("bytes={have}-"));
+    }
     let download = from
         .site
         .client
-        .send_streaming(SiteRequest::new(
-            Method::GET,
-            "image",
-            format!("/v2/images/{image_id}/file"),
-            from.scope(),
-        ))
+        .send_streaming(req)
         .await
         .map_err(|e| site_failure(from.site, e))?;
     if !download.status().is_success() {
@@ -129,7 +166,51 @@ async fn stream(
             download.status()
         )));
     }
-    let (body, tally) = crate::image::stream::relay(download);
+    let at = if download.status() == StatusCode::PARTIAL_CONTENT {
+        have
+    } else {
+        0
+    };
+    let fresh = download
+        .bytes_stream()
+        .map(|c| c.map_err(std::io::Error::other));
+    let fresh = spool.tee(at, fresh).await.map_err(spool_failure)?;
+    if at == 0 {
+        return Ok(fresh.boxed());
+    }
+    cx.note(
+        "transfer",
+        &format!(
+            "resumed at byte {at} of {size}: {at} bytes from the top's spool, the rest read from site {}",
+            from.site.name()
+        ),
+    )
+    .await;
+    let head = spool.replay(at).await.map_err(spool_failure)?;
+    Ok(head.chain(fresh).boxed())
+}
+
+/// One image's copy.
+struct Copy<'a> {
+    /// The source image.
+    from_id: &'a str,
+    /// The (queued) destination image.
+    to_id: &'a str,
+    size: u64,
+    share: Share,
+    spool: &'a Spool,
+}
+
+/// Streams the data; the sha512 of what went through.
+async fn stream(
+    cx: &mut JobContext,
+    from: &End<'_>,
+    to: &End<'_>,
+    c: &Copy<'_>,
+) -> Result<String, StepError> {
+    let (size, share, id) = (c.size, c.share, c.to_id);
+    let chunks = source_bytes(cx, from, c.from_id, size, c.spool).await?;
+    let (body, tally) = crate::image::stream::relay_stream(chunks);
     let req = SiteRequest::new(
         Method::PUT,
         "image",
@@ -144,14 +225,14 @@ async fn stream(
         tokio::select! {
             r = &mut upload => break r,
             _ = tokio::time::sleep(PROGRESS_EVERY) => {
-                cx.progress(tally.moved(), size).await?;
+                cx.progress(share.before + tally.moved(), share.total).await?;
             }
         }
     };
     let answer = answer.map_err(|e| site_failure(to.site, e))?;
     answer.ok().map_err(|e| site_failure(to.site, e))?;
     let done = tally.moved();
-    cx.progress(done, size).await?;
+    cx.progress(share.before + done, share.total).await?;
     if done != size {
         return Err(StepError::Transient(format!(
             "{done} of {size} bytes arrived from site {}",

@@ -1,14 +1,17 @@
 //! The cold-migration workflow: its steps, how each runs and how each is undone.
 //!
 //! Every step re-run after a crash finds what an earlier run made: by the IDs recorded in the
-//! job (`source`, `snapshot`, `dest_image`, `dest_ports`, `dest_server`), else by name (the
-//! snapshot and ports are named after the job) or by the routing marker (the destination
-//! server carries the server's top ID in its metadata, as every routed server does).
+//! job (`source`, `snapshot`, `dest_image`, `dest_volume/…`, `dest_ports`, `dest_server`),
+//! else by name (the snapshot, the volumes' images and the ports are named after the job) or
+//! by the routing marker (the destination server and volumes carry their top ID in their
+//! metadata, as every routed server and volume does).
 
 use super::ports;
 use super::site::{self, api_failure, db, site_failure, up_site};
 use super::source::Source;
-use super::transfer::{copy_image, End};
+use super::spool::JobSpool;
+use super::transfer::{copy_image, End, Share};
+use super::volumes;
 use crate::compute::translate::TOP_ID_KEY;
 use crate::compute::{flavors, groups, servers};
 use crate::sites::SiteHandle;
@@ -31,6 +34,7 @@ const STEPS: &[Step] = &[
     Step::reversible("stop"),
     Step::reversible("snapshot"),
     Step::reversible("transfer"),
+    Step::reversible("volumes"),
     Step::reversible("ports"),
     Step::reversible("boot"),
     Step::irreversible("switch"),
@@ -97,6 +101,11 @@ impl Run {
 
     fn dest(&self) -> Result<Arc<SiteHandle>, StepError> {
         up_site(&self.top, &self.p.destination)
+    }
+
+    /// The spool of this job's transfers on this node.
+    fn spool(&self, cx: &JobContext) -> JobSpool {
+        JobSpool::new(&self.top.config.data_dir, cx.id())
     }
 
     fn snapshot_name(cx: &JobContext) -> String {
@@ -170,6 +179,18 @@ impl Run {
         let group = row.and_then(|r| r.server_group_id);
         let mut source = Source::from_server(src_id, &src_project, flavor_id, group, &server)
             .map_err(|why| StepError::Fatal(format!("server {id}: {why}")))?;
+        source.volumes = volumes::inspect(
+            top,
+            &src,
+            &Source::attached(&server),
+            source.root_device.as_deref(),
+        )
+        .await?;
+        if source.root_device.is_some() && !source.volumes.iter().any(|v| v.root) {
+            return Err(StepError::Fatal(format!(
+                "server {id} boots from a volume the site does not show attached"
+            )));
+        }
         ports::link_top_ports(&mut source.nics, &ports::top_ports(top, id).await?);
         let dest_project = site::project(top, &dest, &self.project).await?;
         let scope = Scope::Project(dest_project.clone());
@@ -230,32 +251,42 @@ impl Run {
         if let Some(id) = cx.get::<String>("snapshot") {
             return Ok(Some(id));
         }
-        let list = site::call(
-            src,
-            SiteRequest::new(
-                Method::GET,
-                "image",
-                format!("/v2/images?name={}", Self::snapshot_name(cx)),
-                Scope::Project(project.to_string()),
-            ),
-        )
-        .await?;
-        Ok(list["images"]
-            .as_array()
-            .and_then(|l| l.first())
-            .and_then(|i| i["id"].as_str())
-            .map(String::from))
+        let scope = Scope::Project(project.to_string());
+        site::image_named(src, &scope, &Self::snapshot_name(cx)).await
     }
 
+    /// The server's disk as an image (image-backed servers) and each volume as an image.
     async fn snapshot(&self, cx: &mut JobContext) -> Result<(), StepError> {
         let s = Self::source(cx)?;
         let src = up_site(&self.top, &s.site_id)?;
-        let id = match self.find_snapshot(cx, &src, &s.site_project).await? {
+        let mut made = Vec::new();
+        for v in &s.volumes {
+            let id = volumes::upload(cx, &src, &s.site_project, v).await?;
+            cx.put(&v.source_image_key(), &id).await?;
+            made.push(id);
+        }
+        if s.has_image_disk() {
+            made.push(self.snapshot_disk(cx, &s, &src).await?);
+        }
+        for id in made {
+            site::wait_image(cx, &src, &id).await?;
+        }
+        Ok(())
+    }
+
+    /// The createImage snapshot of the server's disk (found again by its recorded ID or name).
+    async fn snapshot_disk(
+        &self,
+        cx: &mut JobContext,
+        s: &Source,
+        src: &SiteHandle,
+    ) -> Result<String, StepError> {
+        let id = match self.find_snapshot(cx, src, &s.site_project).await? {
             Some(id) => id,
             None => {
                 let body = json!({"createImage": {"name": Self::snapshot_name(cx)}});
                 let r = site::action(
-                    &src,
+                    src,
                     Scope::Project(s.site_project.clone()),
                     &s.server_id,
                     &body,
@@ -270,8 +301,7 @@ impl Run {
             }
         };
         cx.put("snapshot", &id).await?;
-        site::wait_image(cx, &src, &id).await?;
-        Ok(())
+        Ok(id)
     }
 
     async fn unsnapshot(&self, cx: &mut JobContext) -> Result<(), StepError> {
@@ -282,7 +312,25 @@ impl Run {
         if let Some(id) = self.find_snapshot(cx, &src, &s.site_project).await? {
             site::delete_image(&src, &id).await?;
         }
-        Ok(())
+        volumes::delete_uploads(cx, &src, &s.site_project, &s.volumes).await
+    }
+
+    /// The images to copy: `(source image, job key of its destination copy)`.
+    fn images(cx: &JobContext, s: &Source) -> Result<Vec<(String, String)>, StepError> {
+        let mut out = Vec::new();
+        if s.has_image_disk() {
+            let snapshot = cx
+                .get("snapshot")
+                .ok_or_else(|| StepError::Fatal("no snapshot was recorded".into()))?;
+            out.push((snapshot, "dest_image".to_string()));
+        }
+        for v in &s.volumes {
+            let image = cx.get(&v.source_image_key()).ok_or_else(|| {
+                StepError::Fatal(format!("no image of volume {} was recorded", v.top_id))
+            })?;
+            out.push((image, v.dest_image_key()));
+        }
+        Ok(out)
     }
 
     async fn transfer(&self, cx: &mut JobContext) -> Result<(), StepError> {
@@ -290,9 +338,13 @@ impl Run {
         let src = up_site(&self.top, &s.site_id)?;
         let dest = self.dest()?;
         let dest_project = Self::dest_project(cx)?;
-        let snapshot: String = cx
-            .get("snapshot")
-            .ok_or_else(|| StepError::Fatal("no snapshot was recorded".into()))?;
+        let images = Self::images(cx, &s)?;
+        let mut sizes = Vec::new();
+        for (image, _) in &images {
+            let doc = site::wait_image(cx, &src, image).await?;
+            sizes.push(doc["size"].as_u64().unwrap_or(0));
+        }
+        let total = sizes.iter().sum();
         let from = End {
             site: &src,
             project: &s.site_project,
@@ -302,13 +354,19 @@ impl Run {
             project: &dest_project,
         };
         let started = std::time::Instant::now();
-        copy_image(cx, &from, &snapshot, &to, "dest_image").await?;
+        let mut before = 0;
+        let spool = self.spool(cx);
+        for ((image, key), size) in images.iter().zip(sizes) {
+            copy_image(cx, &from, image, &to, key, Share { before, total }, &spool).await?;
+            before += size;
+        }
         let bytes = cx.job().bytes_done;
         let secs = started.elapsed().as_secs_f64().max(0.001);
         cx.note(
             "transfer",
             &format!(
-                "{bytes} bytes moved from {} to {} in {secs:.1} s, sha512 verified",
+                "{bytes} bytes ({} images) moved from {} to {} in {secs:.1} s, sha512 verified",
+                images.len(),
                 src.name(),
                 dest.name()
             ),
@@ -318,11 +376,41 @@ impl Run {
     }
 
     async fn untransfer(&self, cx: &mut JobContext) -> Result<(), StepError> {
-        if let Some(id) = cx.get::<String>("dest_image") {
-            let dest = self.dest()?;
-            site::delete_image(&dest, &id).await?;
+        self.spool(cx).discard().await;
+        self.delete_dest_images(cx).await
+    }
+
+    /// Deletes the image copies on the destination.
+    async fn delete_dest_images(&self, cx: &JobContext) -> Result<(), StepError> {
+        let mut keys = vec!["dest_image".to_string()];
+        if let Some(s) = cx.get::<Source>("source") {
+            keys.extend(s.volumes.iter().map(|v| v.dest_image_key()));
+        }
+        let dest = self.dest()?;
+        for key in keys {
+            if let Some(id) = cx.get::<String>(&key) {
+                site::delete_image(&dest, &id).await?;
+            }
         }
         Ok(())
+    }
+
+    async fn volumes(&self, cx: &mut JobContext) -> Result<(), StepError> {
+        let s = Self::source(cx)?;
+        let dest = self.dest()?;
+        let project = Self::dest_project(cx)?;
+        volumes::create_on_dest(cx, &dest, &project, &s.volumes).await?;
+        Ok(())
+    }
+
+    async fn unvolumes(&self, cx: &mut JobContext) -> Result<(), StepError> {
+        let (Some(s), Some(project)) =
+            (cx.get::<Source>("source"), cx.get::<String>("dest_project"))
+        else {
+            return Ok(());
+        };
+        let dest = self.dest()?;
+        volumes::remove_from_dest(cx, &dest, &project, &s.volumes).await
     }
 
     async fn ports(&self, cx: &mut JobContext) -> Result<(), StepError> {
@@ -384,7 +472,8 @@ impl Run {
             None => self.create_dest_server(cx, &s, &dest, &project).await?,
         };
         cx.put("dest_server", &id).await?;
-        site::wait_server(cx, &dest, &id, "ACTIVE").await?;
+        let server = site::wait_server(cx, &dest, &id, "ACTIVE").await?;
+        volumes::attach_data(cx, &dest, &project, &server, &s.volumes).await?;
         // The last check before the point of no return: the source must answer, so that it
         // can be retired after the switch. A source that is gone now rolls the move back
         // (restarting it there once it returns) rather than leaving two copies to reconcile.
@@ -424,19 +513,35 @@ impl Run {
         let site_flavor = flavors::ensure_on_site(top, &flavor, dest)
             .await
             .map_err(api_failure)?;
-        let image: String = cx
-            .get("dest_image")
-            .ok_or_else(|| StepError::Fatal("no image was copied".into()))?;
         let port_ids: Vec<String> = cx.get("dest_ports").unwrap_or_default();
         let mut metadata = s.metadata.clone();
         metadata.insert(TOP_ID_KEY.into(), json!(self.p.server_id));
         let mut server = json!({
             "name": s.name,
-            "imageRef": image,
             "flavorRef": site_flavor,
             "metadata": metadata,
             "networks": if port_ids.is_empty() { json!("none") } else { json!(port_ids.iter().map(|p| json!({"port": p})).collect::<Vec<_>>()) },
         });
+        match volumes::on_dest(cx, &s.volumes)?
+            .into_iter()
+            .find(|(v, _)| v.root)
+        {
+            Some((root, volume)) => {
+                server["block_device_mapping_v2"] = json!([{
+                    "boot_index": 0,
+                    "uuid": volume,
+                    "source_type": "volume",
+                    "destination_type": "volume",
+                    "delete_on_termination": root.delete_on_termination,
+                }]);
+            }
+            None => {
+                let image: String = cx
+                    .get("dest_image")
+                    .ok_or_else(|| StepError::Fatal("no image was copied".into()))?;
+                server["imageRef"] = json!(image);
+            }
+        }
         if !s.tags.is_empty() {
             server["tags"] = json!(s.tags);
         }
@@ -504,6 +609,9 @@ impl Run {
             .await
             .map_err(db)?;
         self.rebind_top_ports(cx).await?;
+        let s = Self::source(cx)?;
+        let dest = self.dest()?;
+        volumes::switch(top, cx, &dest, &s.volumes).await?;
         if let Some(route) = top.store.route(kind::SERVER, id).await.map_err(db)? {
             let row = top.store.server(id).await.map_err(db)?;
             let user = row.as_ref().map(|r| r.user_id.clone()).unwrap_or_default();
@@ -567,17 +675,18 @@ impl Run {
         let s = Self::source(cx)?;
         let src = up_site(&self.top, &s.site_id)?;
         site::delete_server(cx, &src, &s.server_id).await?;
+        for v in &s.volumes {
+            volumes::delete_volume(cx, &src, &v.site_id).await?;
+        }
+        volumes::delete_uploads(cx, &src, &s.site_project, &s.volumes).await?;
         for port_id in s.nics.iter().filter_map(|n| n.top_port.as_ref()) {
             ports::remove_piece(&self.top, &src, port_id).await?;
         }
         if let Some(id) = self.find_snapshot(cx, &src, &s.site_project).await? {
             site::delete_image(&src, &id).await?;
         }
-        if let Some(id) = cx.get::<String>("dest_image") {
-            let dest = self.dest()?;
-            site::delete_image(&dest, &id).await?;
-        }
-        Ok(())
+        self.spool(cx).discard().await;
+        self.delete_dest_images(cx).await
     }
 }
 
@@ -646,6 +755,7 @@ impl ColdMigration {
             "stop" => r.stop(cx).await,
             "snapshot" => r.snapshot(cx).await,
             "transfer" => r.transfer(cx).await,
+            "volumes" => r.volumes(cx).await,
             "ports" => r.ports(cx).await,
             "boot" => r.boot(cx).await,
             "switch" => r.switch(cx).await,
@@ -661,6 +771,7 @@ impl ColdMigration {
             "stop" => r.unstop(cx).await,
             "snapshot" => r.unsnapshot(cx).await,
             "transfer" => r.untransfer(cx).await,
+            "volumes" => r.unvolumes(cx).await,
             "ports" => r.unports(cx).await,
             "boot" => r.unboot(cx).await,
             _ => Ok(()),
