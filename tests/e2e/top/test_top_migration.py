@@ -547,3 +547,38 @@ def test_a_transfer_cut_by_a_crash_resumes_where_the_spool_ends(mig):
     assert mig.control.disk_sha512("MigTwo", copy["id"])["sha512"] == hashlib.sha512(disk).hexdigest()
     assert not list((mig.workdir / "data" / "spool").glob(f"{mid}*")), "the spool is removed once the job is done"
     assert mig.admin.delete("compute", f"/servers/{s['id']}").status_code == 204
+
+
+def _site_prefixes_admitted(mig, site: str, group_name: str) -> set[str]:
+    """The remote_ip_prefix rules of the site's copies of a top group."""
+    api = mig.sites[site]
+    groups = [g for g in api.get("network", "/v2.0/security-groups").json()["security_groups"] if g["name"] == group_name]
+    return {r["remote_ip_prefix"] for g in groups for r in g["security_group_rules"] if r["remote_ip_prefix"]}
+
+
+def test_remote_group_rules_follow_a_migrated_member(mig):
+    net = mig.admin.post("network", "/v2.0/networks", {"network": {"name": f"mig-rg-{random.randrange(10**6)}"}}).json()["network"]
+    assert mig.admin.post("network", "/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.79.0.0/24", "ip_version": 4}}).status_code == 201
+    name = f"mig-rg-{net['id'][:8]}"
+    sg = mig.admin.post("network", "/v2.0/security-groups", {"security_group": {"name": name}}).json()["security_group"]
+    servers = {}
+    for site, ip in (("MigOne", "10.79.0.11"), ("MigTwo", "10.79.0.12")):
+        port = mig.admin.post("network", "/v2.0/ports", {"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": ip}], "security_groups": [sg["id"]]}}).json()["port"]
+        body = {"server": {"name": f"rg-{site}", "imageRef": mig.image, "flavorRef": mig.flavor, "availability_zone": site, "networks": [{"port": port["id"]}]}}
+        r = mig.admin.post("compute", "/servers", body, microversion="2.52")
+        assert r.status_code == 202, r.text
+        servers[site] = r.json()["server"]["id"]
+    for sid in servers.values():
+        wait_for(lambda: mig.show(sid)["status"] == "ACTIVE", timeout=60, what="server ACTIVE")
+    r = mig.admin.post("network", "/v2.0/security-group-rules", {"security_group_rule": {"security_group_id": sg["id"], "direction": "ingress", "protocol": "tcp", "port_range_min": 8080, "port_range_max": 8080, "remote_group_id": sg["id"]}})
+    assert r.status_code == 201, r.text
+    # Each site admits the member on the other site by its address.
+    assert "10.79.0.11/32" in _site_prefixes_admitted(mig, "MigTwo", name)
+    assert "10.79.0.12/32" in _site_prefixes_admitted(mig, "MigOne", name)
+    r = mig.fedstack("migration", "start", servers["MigOne"], "--destination", "MigTwo", "--wait", "-f", "json")
+    assert r.returncode == 0 and json.loads(r.stdout)["state"] == "done", r.stderr
+    # Both members now live on MigTwo, which resolves the group natively: no address rule for
+    # the moved member is left there.
+    assert "10.79.0.11/32" not in _site_prefixes_admitted(mig, "MigTwo", name)
+    for sid in servers.values():
+        assert mig.admin.delete("compute", f"/servers/{sid}").status_code == 204

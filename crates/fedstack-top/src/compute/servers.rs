@@ -837,6 +837,7 @@ async fn delete(c: Caller, Path(id): Path<String>) -> Res {
     let site_project =
         tenancy::site_project(top, &site, &route.project_id, Service::Compute).await?;
     let site_server = route.site_resource_id.clone().unwrap_or_default();
+    let made_ports = crate::migration::ports_made_for(top, &id, &site, &site_server).await;
     let resp = site
         .client
         .send(SiteRequest::new(
@@ -849,6 +850,20 @@ async fn delete(c: Caller, Path(id): Path<String>) -> Res {
         .map_err(|e| site_error(Service::Compute, &site, e))?;
     if !(resp.is_success() || resp.status == StatusCode::NOT_FOUND) {
         return Err(site_answer_error(&site, resp.status, &resp.json()));
+    }
+    for port in made_ports {
+        let gone = site
+            .client
+            .send(SiteRequest::new(
+                Method::DELETE,
+                "network",
+                format!("/v2.0/ports/{port}"),
+                Scope::Admin,
+            ))
+            .await;
+        if let Err(e) = gone {
+            tracing::warn!(server = %id, %port, error = %e, "a port made by a migration was not deleted with its server");
+        }
     }
     top.store
         .set_route(

@@ -44,3 +44,49 @@ pub fn runner(store: JobStore, top: Weak<Top>) -> Runner {
 pub fn server_resource(top_id: &str) -> String {
     format!("server/{top_id}")
 }
+
+/// The ports a migration made on `site` for site-local NICs of server `top_id` (its site
+/// server `site_server`): Nova keeps them when the server is deleted, since it was given
+/// them, so the top deletes them with it. Empty for a server never migrated.
+pub async fn ports_made_for(
+    top: &Top,
+    top_id: &str,
+    site: &crate::sites::SiteHandle,
+    site_server: &str,
+) -> Vec<String> {
+    let filter = fedstack_jobs::JobFilter {
+        kind: Some(KIND.into()),
+        state: Some(fedstack_jobs::JobState::Done),
+        resource: Some(server_resource(top_id)),
+        ..Default::default()
+    };
+    let migrated = top
+        .jobs
+        .store()
+        .list(&filter)
+        .await
+        .is_ok_and(|jobs| !jobs.is_empty());
+    if !migrated {
+        return Vec::new();
+    }
+    let req = fedstack_site_client::SiteRequest::new(
+        reqwest::Method::GET,
+        "network",
+        format!("/v2.0/ports?device_id={site_server}"),
+        fedstack_site_client::Scope::Admin,
+    );
+    let Ok(list) = site.client.json(req).await else {
+        return Vec::new();
+    };
+    list["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| {
+            p["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(ports::PORT_PREFIX))
+        })
+        .filter_map(|p| p["id"].as_str().map(String::from))
+        .collect()
+}

@@ -8,6 +8,7 @@
 use super::site::{self, api_failure, db, site_failure};
 use super::source::Nic;
 use crate::network::ports::make_on_site;
+use crate::network::remote_groups;
 use crate::sites::SiteHandle;
 use crate::Top;
 use fedstack_jobs::StepError;
@@ -16,9 +17,12 @@ use fedstack_store::networks::{net_kind, NetResource};
 use reqwest::Method;
 use serde_json::{json, Value};
 
+/// How the names of the ports migrations make begin.
+pub const PORT_PREFIX: &str = "fedstack-migration-";
+
 /// The name of a port the migration makes: found again by name after a crash.
 pub fn port_name(job_id: &str, index: usize) -> String {
-    format!("fedstack-migration-{job_id}-{index}")
+    format!("{PORT_PREFIX}{job_id}-{index}")
 }
 
 /// The top ports bound to server `server_id`.
@@ -184,6 +188,56 @@ pub async fn remove_piece(top: &Top, site: &SiteHandle, port_id: &str) -> Result
         .delete_piece(net_kind::PORT, port_id, site.id())
         .await
         .map_err(db)
+}
+
+/// Once the top ports left the source: the rules naming one of their security groups as a
+/// remote group follow (their members now live on the destination: admitted natively there,
+/// by address on the other sites).
+pub async fn moved(top: &Top, nics: &[Nic]) -> Result<(), StepError> {
+    let mut groups = Vec::new();
+    for id in nics.iter().filter_map(|n| n.top_port.as_ref()) {
+        if let Some(p) = top
+            .store
+            .net_resource(net_kind::PORT, id)
+            .await
+            .map_err(db)?
+        {
+            groups.extend(remote_groups::groups_of(&p.body));
+        }
+    }
+    groups.sort();
+    groups.dedup();
+    remote_groups::members_changed(top, &groups).await;
+    Ok(())
+}
+
+/// The site ports bound to `server` on `site` (Nova keeps the ports it was given when the
+/// server goes, so a port the migration made would outlive it).
+pub async fn bound_to(site: &SiteHandle, server: &str) -> Result<Vec<String>, StepError> {
+    let list = site::call(
+        site,
+        SiteRequest::new(
+            Method::GET,
+            "network",
+            format!("/v2.0/ports?device_id={server}"),
+            Scope::Admin,
+        ),
+    )
+    .await?;
+    Ok(list["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["id"].as_str().map(String::from))
+        .collect())
+}
+
+/// Deletes site ports (gone already is fine).
+pub async fn delete_site_ports(site: &SiteHandle, ids: &[String]) -> Result<(), StepError> {
+    for id in ids {
+        delete_site_port(site, id).await?;
+    }
+    Ok(())
 }
 
 /// Deletes a site port (gone already is fine).

@@ -674,7 +674,19 @@ impl Run {
     async fn cleanup(&self, cx: &mut JobContext) -> Result<(), StepError> {
         let s = Self::source(cx)?;
         let src = up_site(&self.top, &s.site_id)?;
+        // The source's ports go with it, including those Nova keeps because it was given
+        // them (a migration that brought the server here made them): recorded first, since
+        // they no longer name the server once it is gone.
+        let left: Vec<String> = match cx.get("source_ports") {
+            Some(ids) => ids,
+            None => {
+                let ids = ports::bound_to(&src, &s.server_id).await?;
+                cx.put("source_ports", &ids).await?;
+                ids
+            }
+        };
         site::delete_server(cx, &src, &s.server_id).await?;
+        ports::delete_site_ports(&src, &left).await?;
         for v in &s.volumes {
             volumes::delete_volume(cx, &src, &v.site_id).await?;
         }
@@ -682,6 +694,7 @@ impl Run {
         for port_id in s.nics.iter().filter_map(|n| n.top_port.as_ref()) {
             ports::remove_piece(&self.top, &src, port_id).await?;
         }
+        ports::moved(&self.top, &s.nics).await?;
         if let Some(id) = self.find_snapshot(cx, &src, &s.site_project).await? {
             site::delete_image(&src, &id).await?;
         }

@@ -12,7 +12,7 @@ pub mod ipam;
 mod misc;
 mod networks;
 pub(crate) mod ports;
-mod remote_groups;
+pub(crate) mod remote_groups;
 mod routers;
 pub mod servers;
 mod sites;

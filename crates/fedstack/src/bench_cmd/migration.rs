@@ -1,7 +1,8 @@
 //! `fedstack bench migration`: the time of a cold migration of a server with a disk of N MiB
 //! between two sims, next to the time of a plain copy of the same bytes between the same two
 //! sites (download from one Glance, upload to the other, wait active), with the time of each
-//! step of the migration.
+//! step of the migration. Each round moves the server to the other site and copies the bytes
+//! the same way; the medians are compared (one round is at the mercy of a noisy machine).
 
 use super::{start_top, Endpoints, Http, Table, TOP_PASSWORD};
 use anyhow::{bail, Context};
@@ -20,6 +21,9 @@ pub struct MigrationBench {
     /// Size of the server's disk, in MiB.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     disk_mib: u64,
+    /// Migrations (back and forth) and plain copies measured; medians are shown.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=20))]
+    rounds: u64,
 }
 
 /// Longest wait for the migration or the copy.
@@ -46,7 +50,7 @@ async fn measure(args: &MigrationBench, sim: &Sim, node: &Top) -> anyhow::Result
     let http = Http::new()?;
     let top = Endpoints::new(node.auth_url(), |s| node.service_root(s));
     let demo = http.token(&top.auth, "demo", TOP_PASSWORD, "demo").await?;
-    let (one, two) = (&sim.sites[0].site, &sim.sites[1].site);
+    let one = &sim.sites[0].site;
     let image = upload(
         &http,
         &top.image,
@@ -93,76 +97,24 @@ async fn measure(args: &MigrationBench, sim: &Sim, node: &Top) -> anyhow::Result
         .replace_disk(&site_server, disk.clone())
         .map_err(anyhow::Error::msg)?;
 
-    // The reference: the same bytes as an image on site one, copied to site two.
-    let one_api = Endpoints::of_site(one);
-    let two_api = Endpoints::of_site(two);
-    let password = |i: usize| sim.config.sites[i].password.as_str();
-    let admin_one = http
-        .token(&one_api.auth, "admin", password(0), "admin")
-        .await?;
-    let admin_two = http
-        .token(&two_api.auth, "admin", password(1), "admin")
-        .await?;
-    let source_image = upload(&http, &one_api.image, &admin_one.id, disk).await?;
-    let started = Instant::now();
-    let copy = copy(
-        &http,
-        (&one_api.image, &admin_one.id),
-        &source_image,
-        (&two_api.image, &admin_two.id),
-    )
-    .await?;
-    let plain = started.elapsed();
-    for (api, token, img) in [
-        (&one_api, &admin_one.id, &source_image),
-        (&two_api, &admin_two.id, &copy),
-    ] {
-        http.call(
-            Method::DELETE,
-            &format!("{}/images/{img}", api.image),
-            Some(token),
-            None,
-        )
-        .await?;
-    }
-
-    // The migration, through the top's API.
+    let mut plains = Vec::new();
+    let mut migrations = Vec::new();
     let fed = format!("{}/fed/v1", node.public_url);
-    let started = Instant::now();
-    let m = http
-        .expect(
-            Method::POST,
-            &format!("{fed}/migrations"),
-            &demo.id,
-            Some(&json!({"migration": {"server_id": id, "destination": two.name}})),
-            StatusCode::ACCEPTED,
-        )
-        .await?;
-    let mid = m["migration"]["id"]
-        .as_str()
-        .context("no migration ID")?
-        .to_string();
-    let mut last = Value::Null;
-    let deadline = Instant::now() + LIMIT;
-    while !matches!(
-        last["state"].as_str(),
-        Some("done" | "rolled_back" | "cancelled" | "failed")
-    ) {
-        if Instant::now() > deadline {
-            bail!("the migration did not end in {LIMIT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        last = http
-            .get(&format!("{fed}/migrations/{mid}"), &demo.id)
-            .await?["migration"]
-            .clone();
+    for round in 0..args.rounds {
+        let (from, to) = if round % 2 == 0 { (0, 1) } else { (1, 0) };
+        plains.push(plain_copy(&http, sim, from, to, disk.clone()).await?);
+        let to_name = &sim.sites[to].site.name;
+        migrations.push(migrate(&http, &fed, &demo.id, &id, to_name).await?);
     }
-    let migration = started.elapsed();
-    if last["state"] != "done" {
-        bail!("the migration ended {}: {}", last["state"], last["error"]);
-    }
+    plains.sort();
+    migrations.sort_by_key(|(d, _)| *d);
+    let plain = plains[plains.len() / 2];
+    let (migration, last) = migrations[migrations.len() / 2].clone();
     let mut t = Table::new(
-        format!("fedstack bench migration --disk-mib {}", args.disk_mib),
+        format!(
+            "fedstack bench migration --disk-mib {} --rounds {} (medians)",
+            args.disk_mib, args.rounds
+        ),
         "migration",
         "plain copy",
     );
@@ -184,6 +136,92 @@ async fn measure(args: &MigrationBench, sim: &Sim, node: &Top) -> anyhow::Result
     }
     t.print();
     Ok(())
+}
+
+/// One plain copy of `disk` from site `from` to site `to` (admin on both): its time. The
+/// images are deleted afterwards.
+async fn plain_copy(
+    http: &Http,
+    sim: &Sim,
+    from: usize,
+    to: usize,
+    disk: Bytes,
+) -> anyhow::Result<Duration> {
+    let (a, b) = (&sim.sites[from].site, &sim.sites[to].site);
+    let a_api = Endpoints::of_site(a);
+    let b_api = Endpoints::of_site(b);
+    let password = |i: usize| sim.config.sites[i].password.as_str();
+    let admin_a = http
+        .token(&a_api.auth, "admin", password(from), "admin")
+        .await?;
+    let admin_b = http
+        .token(&b_api.auth, "admin", password(to), "admin")
+        .await?;
+    let source_image = upload(http, &a_api.image, &admin_a.id, disk).await?;
+    let started = Instant::now();
+    let copy = copy(
+        http,
+        (&a_api.image, &admin_a.id),
+        &source_image,
+        (&b_api.image, &admin_b.id),
+    )
+    .await?;
+    let took = started.elapsed();
+    for (api, token, img) in [
+        (&a_api, &admin_a.id, &source_image),
+        (&b_api, &admin_b.id, &copy),
+    ] {
+        http.call(
+            Method::DELETE,
+            &format!("{}/images/{img}", api.image),
+            Some(token),
+            None,
+        )
+        .await?;
+    }
+    Ok(took)
+}
+
+/// One migration of server `id` to site `to` through the top's API: its time and the
+/// migration as it ended.
+async fn migrate(
+    http: &Http,
+    fed: &str,
+    token: &str,
+    id: &str,
+    to: &str,
+) -> anyhow::Result<(Duration, Value)> {
+    let started = Instant::now();
+    let m = http
+        .expect(
+            Method::POST,
+            &format!("{fed}/migrations"),
+            token,
+            Some(&json!({"migration": {"server_id": id, "destination": to}})),
+            StatusCode::ACCEPTED,
+        )
+        .await?;
+    let mid = m["migration"]["id"]
+        .as_str()
+        .context("no migration ID")?
+        .to_string();
+    let mut last = Value::Null;
+    let deadline = Instant::now() + LIMIT;
+    while !matches!(
+        last["state"].as_str(),
+        Some("done" | "rolled_back" | "cancelled" | "failed")
+    ) {
+        if Instant::now() > deadline {
+            bail!("the migration did not end in {LIMIT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        last = http.get(&format!("{fed}/migrations/{mid}"), token).await?["migration"].clone();
+    }
+    let took = started.elapsed();
+    if last["state"] != "done" {
+        bail!("the migration ended {}: {}", last["state"], last["error"]);
+    }
+    Ok((took, last))
 }
 
 /// Seconds between each step's start and end, from the migration's events.
