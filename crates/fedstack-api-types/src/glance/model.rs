@@ -126,12 +126,29 @@ pub struct Digests {
     pub sha512: String,
 }
 
+/// Buffers from this size on are hashed on two threads (md5 beside sha512).
+const PARALLEL_FROM: usize = 1 << 20;
+
 impl Digests {
-    /// The digests of a whole buffer.
+    /// The digests of a whole buffer; a large one's two hashes are computed side by side,
+    /// which halves the time a site spends on a big snapshot.
     pub fn of(data: &[u8]) -> Self {
-        let mut h = Hasher::default();
-        h.update(data);
-        h.finish()
+        if data.len() < PARALLEL_FROM {
+            let mut h = Hasher::default();
+            h.update(data);
+            return h.finish();
+        }
+        let (md5, sha512) = std::thread::scope(|s| {
+            let md5 = s.spawn(|| hex::encode(Md5::digest(data)));
+            let sha512 = hex::encode(Sha512::digest(data));
+            let md5 = md5.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (md5, sha512)
+        });
+        Digests {
+            size: data.len() as u64,
+            md5,
+            sha512,
+        }
     }
 }
 
@@ -249,6 +266,16 @@ mod tests {
         assert_eq!(d, Digests::of(b"abc"));
         assert_eq!(d.md5, "900150983cd24fb0d6963f7d28e17f72");
         assert!(d.sha512.starts_with("ddaf35a193617aba"));
+    }
+
+    #[test]
+    fn a_large_buffer_hashes_the_same_on_two_threads() {
+        let data: Vec<u8> = (0..3 * PARALLEL_FROM).map(|i| (i % 251) as u8).collect();
+        let mut h = Hasher::default();
+        for chunk in data.chunks(4096) {
+            h.update(chunk);
+        }
+        assert_eq!(Digests::of(&data), h.finish());
     }
 
     #[test]

@@ -102,9 +102,9 @@ async fn measure(args: &MigrationBench, sim: &Sim, node: &Top) -> anyhow::Result
     let fed = format!("{}/fed/v1", node.public_url);
     for round in 0..args.rounds {
         let (from, to) = if round % 2 == 0 { (0, 1) } else { (1, 0) };
-        plains.push(plain_copy(&http, sim, from, to, disk.clone()).await?);
         let to_name = &sim.sites[to].site.name;
         migrations.push(migrate(&http, &fed, &demo.id, &id, to_name).await?);
+        plains.push(plain_copy(&http, sim, from, to, disk.clone()).await?);
     }
     plains.sort();
     migrations.sort_by_key(|(d, _)| *d);
