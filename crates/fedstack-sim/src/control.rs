@@ -255,15 +255,23 @@ async fn patch_disk(
     write_disk(sim, site, id, Some(o.offset), body).await
 }
 
+/// The bytes a guest writes (a disk or volume body): at most [`MAX_DISK_WRITE`], else the
+/// 413 to answer.
+async fn written(body: Body) -> Result<bytes::Bytes, Response> {
+    read_body(body, MAX_DISK_WRITE)
+        .await
+        .map_err(|e| error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()))
+}
+
 /// Replaces a volume's contents with the body.
 async fn put_volume(
     State(sim): Ctl,
     Path((site, id)): Path<(String, String)>,
     body: Body,
 ) -> Response {
-    let data = match read_body(body, MAX_DISK_WRITE).await {
+    let data = match written(body).await {
         Ok(d) => d,
-        Err(e) => return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        Err(too_large) => return too_large,
     };
     with_site(&sim, &site, |s| {
         if s.site.data.lock().volume.set_volume_data(&id, data) {
@@ -284,9 +292,9 @@ async fn write_disk(
     offset: Option<u64>,
     body: Body,
 ) -> Response {
-    let data = match read_body(body, MAX_DISK_WRITE).await {
+    let data = match written(body).await {
         Ok(d) => d,
-        Err(e) => return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        Err(too_large) => return too_large,
     };
     with_site(&sim, &site, |s| {
         match s.site.data.lock().write_server_disk(&id, offset, data) {

@@ -109,6 +109,14 @@ pub async fn call(site: &SiteHandle, req: SiteRequest) -> Result<Value, StepErro
     r.ok().map(|r| r.json()).map_err(|e| site_failure(site, e))
 }
 
+/// Sends a create that must succeed: the ID of what it made (`answer[key]["id"]`).
+pub async fn create(site: &SiteHandle, req: SiteRequest, key: &str) -> Result<String, StepError> {
+    let answer = call(site, req).await?;
+    answer[key]["id"].as_str().map(String::from).ok_or_else(|| {
+        StepError::Transient(format!("site {} answered without a {key} ID", site.name()))
+    })
+}
+
 /// A Nova request at [`MV`].
 pub fn nova(method: Method, path: impl Into<String>, scope: Scope) -> SiteRequest {
     with_mv(SiteRequest::new(method, "compute", path, scope), MV)

@@ -80,7 +80,8 @@ async fn volume(site: &SiteHandle, id: &str) -> Result<Option<Value>, StepError>
 /// what the destination needs to remake them. Each gets its top ID (adopted now if the top
 /// did not know it yet, as Nova's root volumes) and carries it as its marker from now on,
 /// so no sync takes the source copy for a new volume once the route has moved. A volume
-/// with snapshots is refused: Cinder could not delete it afterwards.
+/// with snapshots is refused (Cinder could not delete it afterwards), and so is one attached
+/// to other servers too (it would move from under them).
 pub async fn inspect(
     top: &Top,
     src: &SiteHandle,
@@ -97,6 +98,12 @@ pub async fn inspect(
             .ok_or_else(|| {
                 StepError::Fatal(format!("volume {id} on site {} is no tenant's", src.name()))
             })?;
+        let holders = doc["attachments"].as_array().map_or(0, Vec::len);
+        if holders > 1 {
+            return Err(StepError::Fatal(format!(
+                "volume {top_id} is attached to {holders} servers; detach it from the others first"
+            )));
+        }
         let snapshots = site::call(
             src,
             cinder(
@@ -305,22 +312,13 @@ async fn create_one(
     if let Some(t) = dest_type(dest, project, v.volume_type.as_deref()).await? {
         body["volume"]["volume_type"] = json!(t);
     }
-    let answer = site::call(
-        dest,
-        cinder(
-            Method::POST,
-            "/volumes",
-            Scope::Project(project.to_string()),
-        )
-        .json(&body),
+    let req = cinder(
+        Method::POST,
+        "/volumes",
+        Scope::Project(project.to_string()),
     )
-    .await?;
-    answer["volume"]["id"]
-        .as_str()
-        .map(String::from)
-        .ok_or_else(|| {
-            StepError::Transient(format!("site {} answered without a volume ID", dest.name()))
-        })
+    .json(&body);
+    site::create(dest, req, "volume").await
 }
 
 /// Removes the destination volumes made for this migration (once detached).

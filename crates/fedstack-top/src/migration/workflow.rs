@@ -562,22 +562,13 @@ impl Run {
                 body["os:scheduler_hints"] = json!({"group": site_group});
             }
         }
-        let answer = site::call(
-            dest,
-            site::nova(
-                Method::POST,
-                "/servers",
-                Scope::Project(project.to_string()),
-            )
-            .json(&body),
+        let req = site::nova(
+            Method::POST,
+            "/servers",
+            Scope::Project(project.to_string()),
         )
-        .await?;
-        answer["server"]["id"]
-            .as_str()
-            .map(String::from)
-            .ok_or_else(|| {
-                StepError::Transient(format!("site {} answered without a server ID", dest.name()))
-            })
+        .json(&body);
+        site::create(dest, req, "server").await
     }
 
     async fn unboot(&self, cx: &mut JobContext) -> Result<(), StepError> {
