@@ -12,6 +12,27 @@ use std::sync::Arc;
 use tower::ServiceExt;
 use tower_http::trace::TraceLayer;
 
+/// The JSON body of a site's answer, taken out of it to be rewritten in top terms; `None`
+/// (the body left as it was) when it is not JSON.
+pub async fn take_json(resp: &mut Response) -> Option<serde_json::Value> {
+    let bytes = axum::body::to_bytes(std::mem::take(resp.body_mut()), usize::MAX)
+        .await
+        .unwrap_or_default();
+    match serde_json::from_slice(&bytes) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            *resp.body_mut() = axum::body::Body::from(bytes);
+            None
+        }
+    }
+}
+
+/// Puts a rewritten JSON body back into an answer.
+pub fn put_json(resp: &mut Response, v: &serde_json::Value) {
+    resp.headers_mut().remove("content-length");
+    *resp.body_mut() = axum::body::Body::from(serde_json::to_vec(v).unwrap_or_default());
+}
+
 /// Errors of `/fed/v1` use Nova's envelope.
 async fn federation_service(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(Service::Compute);

@@ -225,7 +225,8 @@ async fn from_site(top: &Top, image: &TopImage, headers: &HeaderMap) -> Res {
     ))
 }
 
-fn data_request(c: &ImageCopy, headers: &HeaderMap) -> SiteRequest {
+/// The download of a site copy's data, passing on the client's `Range` if any.
+pub(super) fn data_request(c: &ImageCopy, headers: &HeaderMap) -> SiteRequest {
     let req = SiteRequest::new(
         Method::GET,
         "image",

@@ -8,10 +8,7 @@ use super::storage;
 use super::stream::{self, Tally};
 use crate::sites::SiteHandle;
 use crate::Top;
-use fedstack_api_types::glance::data::OCTET_STREAM;
-use fedstack_site_client::{Scope, SiteRequest};
 use fedstack_store::images::ImageCopy;
-use reqwest::Method;
 use std::sync::Arc;
 
 /// The data of a copy, ready to upload.
@@ -72,13 +69,7 @@ pub async fn open(top: &Top, image: &TopImage, dest: &SiteHandle) -> Result<Sour
     let mut last = "not available".to_string();
     for (c, site) in &copies {
         let Some(site) = site else { continue };
-        let req = SiteRequest::new(
-            Method::GET,
-            "image",
-            format!("/v2/images/{}/file", c.site_image_id),
-            Scope::Admin,
-        )
-        .header("accept", OCTET_STREAM);
+        let req = super::data::data_request(c, &axum::http::HeaderMap::new());
         match site.client.send_streaming(req).await {
             Ok(r) if r.status().as_u16() == 200 => {
                 let (body, tally) = stream::relay(r);

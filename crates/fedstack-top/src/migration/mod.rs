@@ -69,19 +69,11 @@ pub async fn ports_made_for(
     if !migrated {
         return Vec::new();
     }
-    let req = fedstack_site_client::SiteRequest::new(
-        reqwest::Method::GET,
-        "network",
-        format!("/v2.0/ports?device_id={site_server}"),
-        fedstack_site_client::Scope::Admin,
-    );
-    let Ok(list) = site.client.json(req).await else {
-        return Vec::new();
-    };
-    list["ports"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let bound = ports::bound_ports(site, site_server)
+        .await
+        .unwrap_or_default();
+    bound
+        .iter()
         .filter(|p| {
             p["name"]
                 .as_str()

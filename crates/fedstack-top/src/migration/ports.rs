@@ -12,7 +12,7 @@ use crate::network::remote_groups;
 use crate::sites::SiteHandle;
 use crate::Top;
 use fedstack_jobs::StepError;
-use fedstack_site_client::{Scope, SiteRequest};
+use fedstack_site_client::{Scope, SiteError, SiteRequest};
 use fedstack_store::networks::{net_kind, NetResource};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -211,23 +211,25 @@ pub async fn moved(top: &Top, nics: &[Nic]) -> Result<(), StepError> {
     Ok(())
 }
 
-/// The site ports bound to `server` on `site` (Nova keeps the ports it was given when the
-/// server goes, so a port the migration made would outlive it).
+/// The site ports bound to `server` on `site` (their documents).
+pub async fn bound_ports(site: &SiteHandle, server: &str) -> Result<Vec<Value>, SiteError> {
+    let req = SiteRequest::new(
+        Method::GET,
+        "network",
+        format!("/v2.0/ports?device_id={server}"),
+        Scope::Admin,
+    );
+    let list = site.client.json(req).await?;
+    Ok(list["ports"].as_array().cloned().unwrap_or_default())
+}
+
+/// The IDs of the site ports bound to `server` on `site` (Nova keeps the ports it was given
+/// when the server goes, so a port the migration made would outlive it).
 pub async fn bound_to(site: &SiteHandle, server: &str) -> Result<Vec<String>, StepError> {
-    let list = site::call(
-        site,
-        SiteRequest::new(
-            Method::GET,
-            "network",
-            format!("/v2.0/ports?device_id={server}"),
-            Scope::Admin,
-        ),
-    )
-    .await?;
-    Ok(list["ports"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    Ok(bound_ports(site, server)
+        .await
+        .map_err(|e| site_failure(site, e))?
+        .iter()
         .filter_map(|p| p["id"].as_str().map(String::from))
         .collect())
 }

@@ -42,22 +42,22 @@ pub struct Share {
     pub total: u64,
 }
 
-/// Copies the source image `image_id` to the destination: the destination image ID, recorded
-/// under `key` before it is created there.
+/// Copies the source image `src` (its document, active) to the destination: the destination
+/// image ID, recorded under `key` before it is created there.
 pub async fn copy_image(
     cx: &mut JobContext,
     from: &End<'_>,
-    image_id: &str,
+    src: &Value,
     to: &End<'_>,
     key: &str,
     share: Share,
     spool: &JobSpool,
 ) -> Result<String, StepError> {
-    let src = site::wait_image(cx, from.site, image_id).await?;
+    let image_id = src["id"].as_str().unwrap_or_default();
     let size = src["size"].as_u64().unwrap_or(0);
     let mut id: String = cx.get(key).unwrap_or_else(|| image_id.to_string());
     match site::image(to.site, &id).await? {
-        Some(d) if d["status"] == "active" && same_data(&src, &d) => {
+        Some(d) if d["status"] == "active" && same_data(src, &d) => {
             cx.progress(share.before + size, share.total).await?;
             return Ok(id);
         }
@@ -66,14 +66,14 @@ pub async fn copy_image(
             site::delete_image(to.site, &id).await?;
             id = uuid::Uuid::new_v4().to_string();
             cx.put(key, &id).await?;
-            create(to, &src, &id).await?;
+            create(to, src, &id).await?;
         }
         None => {
             cx.put(key, &id).await?;
-            if !create(to, &src, &id).await? {
+            if !create(to, src, &id).await? {
                 id = uuid::Uuid::new_v4().to_string();
                 cx.put(key, &id).await?;
-                create(to, &src, &id).await?;
+                create(to, src, &id).await?;
             }
         }
     }
@@ -89,7 +89,7 @@ pub async fn copy_image(
     // Whatever the check says, the next attempt reads the source afresh.
     spooled.discard().await;
     let copy = site::wait_image(cx, to.site, &id).await?;
-    if !same_data(&src, &copy) {
+    if !same_data(src, &copy) {
         site::delete_image(to.site, &id).await?;
         return Err(StepError::Transient(format!(
             "the copy on site {} has other data than the source (checksums differ); it was deleted",

@@ -339,12 +339,12 @@ impl Run {
         let dest = self.dest()?;
         let dest_project = Self::dest_project(cx)?;
         let images = Self::images(cx, &s)?;
-        let mut sizes = Vec::new();
+        let mut docs = Vec::new();
         for (image, _) in &images {
-            let doc = site::wait_image(cx, &src, image).await?;
-            sizes.push(doc["size"].as_u64().unwrap_or(0));
+            docs.push(site::wait_image(cx, &src, image).await?);
         }
-        let total = sizes.iter().sum();
+        let size = |doc: &Value| doc["size"].as_u64().unwrap_or(0);
+        let total = docs.iter().map(size).sum();
         let from = End {
             site: &src,
             project: &s.site_project,
@@ -356,9 +356,9 @@ impl Run {
         let started = std::time::Instant::now();
         let mut before = 0;
         let spool = self.spool(cx);
-        for ((image, key), size) in images.iter().zip(sizes) {
-            copy_image(cx, &from, image, &to, key, Share { before, total }, &spool).await?;
-            before += size;
+        for ((_, key), doc) in images.iter().zip(&docs) {
+            copy_image(cx, &from, doc, &to, key, Share { before, total }, &spool).await?;
+            before += size(doc);
         }
         let bytes = cx.job().bytes_done;
         let secs = started.elapsed().as_secs_f64().max(0.001);

@@ -179,11 +179,7 @@ async fn to_top(top: &Top, server: &Route, resp: &mut Response) {
     let Some(site) = server.site_id.clone() else {
         return;
     };
-    let bytes = axum::body::to_bytes(std::mem::take(resp.body_mut()), usize::MAX)
-        .await
-        .unwrap_or_default();
-    let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
-        *resp.body_mut() = axum::body::Body::from(bytes);
+    let Some(mut v) = crate::http::take_json(resp).await else {
         return;
     };
     if let Some(a) = v.get_mut("interfaceAttachment") {
@@ -197,8 +193,7 @@ async fn to_top(top: &Top, server: &Route, resp: &mut Response) {
             attachment(top, &site, a).await;
         }
     }
-    resp.headers_mut().remove("content-length");
-    *resp.body_mut() = axum::body::Body::from(serde_json::to_vec(&v).unwrap_or_default());
+    crate::http::put_json(resp, &v);
 }
 
 /// Replaces `v[key]`, a site ID of `kind`, by its top ID when the top made it.

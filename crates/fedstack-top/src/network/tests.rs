@@ -1,11 +1,9 @@
 //! Neutron at the top against real simulated sites (in-process top, sites over HTTP).
 
-use crate::register::{upsert_site, NewSite};
-use crate::sites::health;
 use crate::testing::TestTop;
 use axum::http::{Method, StatusCode};
 use fedstack_sim::{Sim, SimConfig};
-use fedstack_site_client::{Scope, SiteAuth, SiteRequest};
+use fedstack_site_client::{Scope, SiteRequest};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -23,23 +21,7 @@ async fn bed(sites: usize) -> Bed {
     let sim = Sim::start(cfg).await.unwrap();
     let t = TestTop::new().await;
     for s in &sim.sites {
-        let auth = SiteAuth::Password {
-            username: "admin".into(),
-            password: "secret".into(),
-            user_domain_name: "Default".into(),
-            project_name: "admin".into(),
-            project_domain_name: "Default".into(),
-        };
-        let new = NewSite {
-            name: &s.site.name,
-            az: &s.site.name,
-            auth_url: &s.site.auth_url(),
-            region: None,
-            auth,
-            labels: Default::default(),
-        };
-        let h = upsert_site(&t.top, new).await.unwrap();
-        health::check(&h).await;
+        t.register_site(&s.site.name, &s.site.auth_url()).await;
     }
     Bed {
         t: Arc::new(t),

@@ -87,11 +87,7 @@ pub async fn to_top(top: &Top, server: &Route, resp: &mut Response) {
     let Some(site) = server.site_id.as_deref().and_then(|s| top.sites.get(s)) else {
         return;
     };
-    let bytes = axum::body::to_bytes(std::mem::take(resp.body_mut()), usize::MAX)
-        .await
-        .unwrap_or_default();
-    let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
-        *resp.body_mut() = axum::body::Body::from(bytes);
+    let Some(mut v) = crate::http::take_json(resp).await else {
         return;
     };
     if let Some(a) = v.get_mut("volumeAttachment") {
@@ -102,8 +98,7 @@ pub async fn to_top(top: &Top, server: &Route, resp: &mut Response) {
             attachment(top, &site, a).await;
         }
     }
-    resp.headers_mut().remove("content-length");
-    *resp.body_mut() = axum::body::Body::from(serde_json::to_vec(&v).unwrap_or_default());
+    crate::http::put_json(resp, &v);
 }
 
 /// One attachment document: `volumeId` (and `id`, the volume ID before 2.89) in top terms.
