@@ -383,13 +383,19 @@ impl Store {
             .collect()
     }
 
-    /// Adds a token key; keys beyond the newest `keep` are dropped.
+    /// Adds a token key, newer than every other even within the same millisecond (the newest
+    /// signs); keys beyond the newest `keep` are dropped.
     pub async fn add_token_key(&self, id: &str, secret: &str, keep: usize) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        let newest: Option<i64> = sqlx::query("SELECT MAX(created_at) AS newest FROM token_keys")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("newest")?;
+        let created_at = newest.map_or(now_ms(), |n| now_ms().max(n + 1));
         sqlx::query("INSERT INTO token_keys (id, secret, created_at) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(secret)
-            .bind(now_ms())
+            .bind(created_at)
             .execute(&mut *tx)
             .await?;
         let rows = sqlx::query("SELECT id FROM token_keys ORDER BY created_at DESC, id DESC")
