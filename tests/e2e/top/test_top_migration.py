@@ -94,6 +94,14 @@ class Mig:
             assert r.returncode == 0, r.stderr
         self.wait_sites_up()
         self.sites = {s: Api(s, self.clouds[s]) for s in SITES}
+        # The suite makes more servers and volumes than the services' default quotas (10
+        # instances, 10 volumes), which the top enforces over all sites together; deletes
+        # finish on the sites later, so admin gets room rather than waiting for each.
+        admin = self.admin.project_id
+        r = self.admin.put("compute", f"/os-quota-sets/{admin}", {"quota_set": {"instances": 200, "cores": 400, "ram": 1024000}})
+        assert r.status_code == 200, r.text
+        r = self.admin.put("volume", f"/os-quota-sets/{admin}", {"quota_set": {"volumes": 200, "snapshots": 200, "gigabytes": 2000}})
+        assert r.status_code == 200, r.text
         # Servers go on a top network (central IPAM), made on each site when a port there needs it.
         net = self.admin.post("network", "/v2.0/networks", {"network": {"name": "private"}}).json()["network"]
         r = self.admin.post("network", "/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.1.0.0/16", "ip_version": 4, "name": "private-subnet"}})
